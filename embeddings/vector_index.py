@@ -1,0 +1,289 @@
+"""A persistent FAISS index of passages, stored as a directory.
+
+Layout of an index directory::
+
+    manifest.json            the commit point: model, fingerprint, dimension, chunking,
+                             document list, and the generation the files below belong to
+    vectors-<gen>.faiss      FAISS IndexIDMap2(IndexFlatIP): inner product on L2-normalized
+                             vectors = cosine similarity; ids are passage row ids
+    passages-<gen>.jsonl     one passage per line: id, doc_id, offsets, sentences, text
+    documents-<gen>.jsonl    the cleaned documents (citations show spans of these texts)
+    .lock                    held while writing
+
+Writes are atomic: a commit writes the files of a new generation, fsyncs them, then replaces
+``manifest.json`` in one ``os.replace``. A crash at any point leaves the previous manifest,
+which names only files of the previous generation, so the index stays loadable; leftovers of
+an interrupted commit are removed by the next one. Nothing is pickled.
+
+Exact (flat) search is the right default up to a few hundred thousand passages: 10,000
+passages x 384 dimensions is a 15 MB matrix searched in about a millisecond, with no training
+step and no recall loss.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from corpus.document import Chunk, Document
+
+__all__ = ["VectorIndex", "IndexMismatchError", "StoredPassage", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class IndexMismatchError(RuntimeError):
+    """The index was built with another embedding model or chunking than the one requested."""
+
+
+@dataclass
+class StoredPassage:
+    """A passage row as stored: the chunk plus its row id and lexical fields."""
+
+    id: int
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    sentences: list[tuple[int, int]]
+    n_tokens: int
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_chunk(cls, row_id: int, chunk: Chunk) -> "StoredPassage":
+        return cls(id=row_id, doc_id=chunk.doc_id, index=chunk.index, start=chunk.start, end=chunk.end,
+                   text=chunk.text, sentences=[tuple(s) for s in chunk.sentences], n_tokens=chunk.n_tokens)
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class VectorIndex:
+    """Passages, their documents and their vectors, with atomic persistence.
+
+    Use :meth:`create` for a new index, :meth:`open` for an existing one, then :meth:`add`,
+    :meth:`remove` and :meth:`search`; call :meth:`commit` to make changes durable.
+    """
+
+    def __init__(self, path: Path | None, manifest: dict, index, passages: dict[int, StoredPassage],
+                 documents: dict[str, Document]):
+        self.path = Path(path) if path is not None else None
+        self.manifest = manifest
+        self._index = index
+        self.passages = passages
+        self.documents = documents
+        self._dirty = False
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def create(cls, path: str | Path | None, *, model: str, fingerprint: str, probe: Sequence[float],
+               dim: int, chunking: dict) -> "VectorIndex":
+        """A new, empty index (in memory until :meth:`commit`; ``path=None`` never persists)."""
+        if path is not None and (Path(path) / MANIFEST).exists():
+            raise FileExistsError(f"an index already exists at {path}; open it instead")
+        faiss = _faiss()
+        manifest = {
+            "format_version": FORMAT_VERSION, "generation": 0, "created": time.time(), "updated": None,
+            "model": {"name": model, "fingerprint": fingerprint, "probe": [float(x) for x in probe], "dim": dim},
+            "chunking": dict(chunking), "next_id": 0, "documents": [],
+        }
+        return cls(path, manifest, faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), {}, {})
+
+    @classmethod
+    def exists(cls, path: str | Path) -> bool:
+        return (Path(path) / MANIFEST).is_file()
+
+    @classmethod
+    def open(cls, path: str | Path) -> "VectorIndex":
+        """Load a committed index; files of an interrupted later commit are ignored."""
+        path = Path(path)
+        mpath = path / MANIFEST
+        if not mpath.is_file():
+            raise FileNotFoundError(f"no index at {path} (missing {MANIFEST}); build one with `python -m qa index`")
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"index at {path} has format {manifest.get('format_version')}, this version reads "
+                f"{FORMAT_VERSION}; rebuild it")
+        gen = manifest["generation"]
+        faiss = _faiss()
+        if gen == 0:
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(manifest["model"]["dim"]))
+        else:
+            index = faiss.read_index(str(path / f"vectors-{gen}.faiss"))
+        passages: dict[int, StoredPassage] = {}
+        documents: dict[str, Document] = {}
+        if gen:
+            with open(path / f"passages-{gen}.jsonl", encoding="utf-8") as f:
+                for line in f:
+                    row = json.loads(line)
+                    row["sentences"] = [tuple(s) for s in row["sentences"]]
+                    passages[row["id"]] = StoredPassage(**row)
+            with open(path / f"documents-{gen}.jsonl", encoding="utf-8") as f:
+                for line in f:
+                    doc = Document.from_dict(json.loads(line))
+                    documents[doc.id] = doc
+        if index.ntotal != len(passages):
+            raise RuntimeError(f"index at {path} is inconsistent: {index.ntotal} vectors, {len(passages)} passages")
+        return cls(path, manifest, index, passages, documents)
+
+    # ------------------------------------------------------------------ checks
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["model"]["dim"])
+
+    @property
+    def model_name(self) -> str:
+        return self.manifest["model"]["name"]
+
+    def check_compatible(self, *, model: str, probe_matches: bool, dim: int, chunking: dict | None = None) -> None:
+        """Raise :class:`IndexMismatchError` unless the index was built by this model (and chunking)."""
+        m = self.manifest["model"]
+        if dim != m["dim"] or not probe_matches:
+            raise IndexMismatchError(
+                f"the index at {self.path} was built with embedding model {m['name']!r} "
+                f"(fingerprint {m['fingerprint']}, dim {m['dim']}), not with {model!r} (dim {dim}). "
+                "Open it with the same model, or build a new index in another directory.")
+        if chunking is not None and chunking != self.manifest["chunking"]:
+            raise IndexMismatchError(
+                f"the index at {self.path} was chunked with {self.manifest['chunking']}, not {chunking}; "
+                "use the same chunking settings or build a new index")
+
+    # ------------------------------------------------------------------ mutation
+    def __contains__(self, doc_id: str) -> bool:
+        return doc_id in self.documents
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def add(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray,
+            extras: Sequence[dict] | None = None) -> list[int]:
+        """Add one document's passages; a document already present is left as it is."""
+        if document.id in self.documents:
+            return []
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(chunks), self.dim):
+            raise ValueError(f"expected {len(chunks)} vectors of dim {self.dim}, got {vectors.shape}")
+        start = self.manifest["next_id"]
+        ids = list(range(start, start + len(chunks)))
+        if chunks:
+            self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+        for i, (row_id, chunk) in enumerate(zip(ids, chunks)):
+            p = StoredPassage.from_chunk(row_id, chunk)
+            if extras is not None:
+                p.extra = dict(extras[i])
+            self.passages[row_id] = p
+        self.documents[document.id] = document
+        self.manifest["next_id"] = start + len(chunks)
+        self.manifest["documents"].append({
+            "id": document.id, "title": document.title, "source": document.source, "url": document.url,
+            "date": document.date, "path": document.path, "passages": len(chunks),
+        })
+        self._dirty = True
+        return ids
+
+    def remove(self, doc_id: str) -> int:
+        """Remove a document and its passages; returns how many passages were removed."""
+        if doc_id not in self.documents:
+            raise KeyError(f"no document with id {doc_id!r} in the index")
+        ids = [pid for pid, p in self.passages.items() if p.doc_id == doc_id]
+        if ids:
+            self._index.remove_ids(np.asarray(ids, dtype=np.int64))
+        for pid in ids:
+            del self.passages[pid]
+        del self.documents[doc_id]
+        self.manifest["documents"] = [d for d in self.manifest["documents"] if d["id"] != doc_id]
+        self._dirty = True
+        return len(ids)
+
+    # ------------------------------------------------------------------ search
+    def search(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """For each query vector, the ``k`` nearest passages as (passage id, cosine)."""
+        q = np.ascontiguousarray(np.atleast_2d(query_vectors), dtype=np.float32)
+        if len(self.passages) == 0:
+            return [[] for _ in range(len(q))]
+        scores, ids = self._index.search(q, min(k, len(self.passages)))
+        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
+                for row_ids, row_scores in zip(ids, scores)]
+
+    def vectors(self, ids: Iterable[int]) -> np.ndarray:
+        """Stored vectors of the given passage ids."""
+        ids = list(ids)
+        if not ids:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack([self._index.reconstruct(int(i)) for i in ids])
+
+    # ------------------------------------------------------------------ persistence
+    def commit(self) -> bool:
+        """Persist atomically (see module docstring). Returns False when there was nothing to write."""
+        if self.path is None:
+            raise ValueError("this index is in memory only (path=None)")
+        if not self._dirty and (self.path / MANIFEST).exists():
+            return False
+        from filelock import FileLock
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.path / ".lock")):
+            on_disk = self.path / MANIFEST
+            current = json.loads(on_disk.read_text(encoding="utf-8"))["generation"] if on_disk.exists() else 0
+            if current != self.manifest["generation"]:
+                raise RuntimeError(
+                    f"the index at {self.path} was changed by another process since it was opened; "
+                    "re-open it and repeat the change")
+            gen = current + 1
+            faiss = _faiss()
+            vec_path = self.path / f"vectors-{gen}.faiss"
+            tmp = vec_path.with_name(vec_path.name + ".tmp")
+            faiss.write_index(self._index, str(tmp))
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, vec_path)
+            _fsync_write(self.path / f"passages-{gen}.jsonl", "".join(
+                json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in self.passages.values()).encode("utf-8"))
+            _fsync_write(self.path / f"documents-{gen}.jsonl", "".join(
+                json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in self.documents.values()).encode("utf-8"))
+            manifest = dict(self.manifest, generation=gen, updated=time.time())
+            _fsync_write(on_disk, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+            _fsync_dir(self.path)
+            self.manifest = manifest
+            self._dirty = False
+            self._remove_stale(gen)
+        return True
+
+    def _remove_stale(self, gen: int) -> None:
+        keep = {f"vectors-{gen}.faiss", f"passages-{gen}.jsonl", f"documents-{gen}.jsonl", MANIFEST, ".lock"}
+        for p in self.path.iterdir():
+            if p.name not in keep and (p.name.startswith(("vectors-", "passages-", "documents-"))
+                                       or p.name.endswith(".tmp")):
+                p.unlink(missing_ok=True)

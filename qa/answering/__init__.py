@@ -1,0 +1,16 @@
+"""Answerers: the extractive default and generative backends for users who have a model."""
+
+from __future__ import annotations
+
+from .extractive import ExtractiveAnswerer
+
+__all__ = ["ExtractiveAnswerer", "make_answerer"]
+
+
+def make_answerer(config, encoder):
+    """The answerer that ``config.answerer`` names."""
+    if config.answerer == "extractive":
+        return ExtractiveAnswerer(encoder, max_sentences=config.max_answer_sentences)
+    from .generative import GenerativeAnswerer
+
+    return GenerativeAnswerer.from_config(config, encoder)

@@ -1,0 +1,157 @@
+"""The default answerer: extractive and grounded, no language model.
+
+It picks the few sentences of the retrieved passages that answer the question and cites each
+with [n]. Nothing is written that is not in a source: the answer is source sentences, in
+document order, plus a short frame in the question's language.
+
+A sentence's score combines four signals (the naive baseline, embedding similarity alone,
+picks the wrong sentence of the right passage ~30% of the time):
+
+* ``dense``: cosine of the E5 query vector and the sentence's passage-prompt vector, relative
+  to the best sentence of this question (absolute E5 cosines sit in a narrow band);
+* ``lexical``: IDF-weighted share of the question's content terms the sentence contains
+  (folded syllables, so tone-less queries and transliterated names still count);
+* ``type``: the sentence holds the kind of thing asked for (number, date, name, place);
+* ``passage``: the retrieval rank of the sentence's passage.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..analysis import content_terms, local_idf, syllables
+from ..types import Answer, Citation, Passage
+from .question_type import answer_type, type_match
+
+__all__ = ["ExtractiveAnswerer", "ScoredSentence", "SentenceWeights", "NOT_FOUND"]
+
+NOT_FOUND = {
+    "vi": "Tôi không tìm thấy thông tin liên quan đến câu hỏi này trong các bài báo hiện có.",
+    "en": "I could not find information relevant to this question in the available articles.",
+}
+FRAME = {"vi": "", "en": "According to the (Vietnamese) sources: "}
+
+
+@dataclass(frozen=True)
+class SentenceWeights:
+    """Weights of the sentence score; fitted on the MLQA-vi dev set (see BENCHMARKS.md).
+
+    ``dense`` multiplies a cosine difference (typically 0-0.1), hence its size; ``second_margin``
+    is how close (in score units) the second-best sentence must come to the best to be added.
+    """
+
+    dense: float = 10.0
+    lexical: float = 1.0
+    type: float = 0.3
+    passage: float = 0.3
+    second_margin: float = 0.35
+
+
+@dataclass
+class ScoredSentence:
+    passage: Passage
+    start: int
+    end: int
+    text: str
+    score: float
+    parts: dict[str, float]
+
+
+class ExtractiveAnswerer:
+    """Selects and cites source sentences. ``run()`` is the component's one entry point."""
+
+    name = "extractive"
+
+    def __init__(self, encoder, max_sentences: int = 2, weights: SentenceWeights = SentenceWeights()):
+        self.encoder = encoder
+        self.max_sentences = max_sentences
+        self.weights = weights
+
+    def score_sentences(self, question: str, language: str, query_vector: np.ndarray,
+                        passages: list[Passage]) -> list[ScoredSentence]:
+        """Every distinct sentence of ``passages``, scored, best first."""
+        seen: set[tuple[str, int, int]] = set()
+        cands: list[tuple[Passage, int, int, str]] = []
+        for p in passages:
+            for s, e, text in p.sentence_texts():
+                key = (p.doc_id, s, e)
+                if key not in seen and text.strip():
+                    seen.add(key)
+                    cands.append((p, s, e, text))
+        if not cands:
+            return []
+        w = self.weights
+        vecs = self.encoder.encode_passages([c[3] for c in cands])
+        dense = vecs @ query_vector
+        terms = content_terms(question, language)
+        idf, unseen = local_idf([c[3] for c in cands])
+        total = sum(idf.get(t, unseen) for t in terms) or 1.0
+        kind = answer_type(question)
+        out = []
+        best_dense = float(dense.max())
+        for (p, s, e, text), d in zip(cands, dense):
+            toks = set(syllables(text))
+            lex = sum(idf.get(t, unseen) for t in terms if t in toks) / total
+            typ = type_match(kind, text, question)
+            prior = 1.0 / math.sqrt(p.rank or 1)
+            parts = {"dense": float(d) - best_dense, "lexical": lex, "type": typ, "passage": prior}
+            score = w.dense * parts["dense"] + w.lexical * lex + w.type * typ + w.passage * prior
+            out.append(ScoredSentence(p, s, e, text, score, parts))
+        out.sort(key=lambda x: -x.score)
+        return out
+
+    def select(self, scored: list[ScoredSentence]) -> list[ScoredSentence]:
+        """The best sentence, plus runners-up that score within ``second_margin`` of it."""
+        if not scored:
+            return []
+        chosen = [scored[0]]
+        for s in scored[1:self.max_sentences]:
+            if s.score >= scored[0].score - self.weights.second_margin:
+                chosen.append(s)
+        return chosen
+
+    def run(self, question: str, language: str, query_vector: np.ndarray, passages: list[Passage]) -> Answer:
+        """Answer ``question`` from ``passages`` (already retrieved and judged relevant)."""
+        chosen = self.select(self.score_sentences(question, language, query_vector, passages))
+        return compose(question, language, chosen, passages, answerer=self.name)
+
+
+_END = re.compile(r"([.!?…]+[\"'”’»)]*)\s*$")
+
+
+def _mark(sentence: str, n: int) -> str:
+    """Put the citation marker before the sentence's final punctuation: "… ở Moskva [1]."."""
+    sentence = sentence.strip()
+    m = _END.search(sentence)
+    if m and not m.group(1).startswith(("”", "\"", "'")):
+        return f"{sentence[:m.start()]} [{n}]{m.group(1)}"
+    return f"{sentence} [{n}]"
+
+
+def compose(question: str, language: str, chosen: list[ScoredSentence], passages: list[Passage],
+            answerer: str) -> Answer:
+    """Order the chosen sentences readably, number their sources, and frame the answer."""
+    if not chosen:
+        return Answer(question=question, text=NOT_FOUND[language], language=language, citations=[],
+                      passages=passages, timings={}, answerer=answerer, found=False)
+    # Readable order: documents in order of their best passage, sentences in document order.
+    doc_rank: dict[str, int] = {}
+    for s in sorted(chosen, key=lambda s: s.passage.rank):
+        doc_rank.setdefault(s.passage.doc_id, len(doc_rank))
+    ordered = sorted(chosen, key=lambda s: (doc_rank[s.passage.doc_id], s.start))
+    citations: list[Citation] = []
+    pieces = []
+    for s in ordered:
+        c = Citation(n=len(citations) + 1, doc_id=s.passage.doc_id, title=s.passage.title,
+                     source=s.passage.source, url=s.passage.url, passage_id=s.passage.id,
+                     passage_text=s.passage.text, start=s.start, end=s.end, sentence=s.text.strip(),
+                     score=round(s.score, 4))
+        citations.append(c)
+        pieces.append(_mark(s.text, c.n))
+    text = FRAME[language] + " ".join(pieces)
+    return Answer(question=question, text=text, language=language, citations=citations, passages=passages,
+                  timings={}, answerer=answerer, found=True)

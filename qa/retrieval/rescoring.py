@@ -1,0 +1,72 @@
+"""Second stage: sentence-level rescoring and near-duplicate removal of the top candidates.
+
+No cross-encoder can be had offline, so the second stage asks a cheaper question of each of
+the top candidates: does one *sentence* of it hold the question's terms together? A passage
+whose best sentence covers the question's names and content words is more likely to answer
+than one that scatters them over 200 tokens. The coverage is IDF-weighted (BM25's IDF, so a
+name counts more than "năm") and combined with the fused score.
+
+Near duplicates (the same wire story in several outlets) would otherwise fill the top-k
+with one fact; a candidate whose word shingles overlap a better-ranked one's by more than
+``DUPLICATE_JACCARD`` is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+
+from corpus.normalize import fold_diacritics
+
+__all__ = ["sentence_coverage", "shingles", "drop_near_duplicates", "SENTENCE_WEIGHT", "DUPLICATE_JACCARD"]
+
+#: Weight of the best sentence's coverage (in [0, 1]) added to the fused score (in [0, 1]).
+#: 0.25: enough to reorder candidates whose fused scores are within a quarter of the scale,
+#: never enough to lift a passage the channels both ranked low (see BENCHMARKS.md sweep).
+SENTENCE_WEIGHT = 0.25
+#: Word-trigram Jaccard above which two passages count as the same text. Re-edited copies of
+#: one wire story share 80-95% of trigrams; distinct articles on one event stay under 30%.
+DUPLICATE_JACCARD = 0.7
+
+_SYL = re.compile(r"\w+", re.U)
+
+
+def _units(term: str) -> list[str]:
+    """Folded syllables a query term stands for (compounds split, aliases kept whole)."""
+    if term.startswith("@"):
+        return [term]
+    return [fold_diacritics(s) for s in term.lstrip("~").split("_") if s]
+
+
+def sentence_coverage(query_terms: list[str], sentences: list[tuple[str, list[str]]],
+                      idf: dict[str, float]) -> float:
+    """Best IDF-weighted share of query units found in one sentence.
+
+    ``sentences`` are (text, alias tokens) pairs; ``idf`` maps folded units to weights.
+    """
+    units = list(dict.fromkeys(u for t in query_terms for u in _units(t)))
+    if not units:
+        return 0.0
+    weights = {u: idf.get(u, 1.0) for u in units}
+    total = sum(weights.values()) or 1.0
+    best = 0.0
+    for text, alias_tokens in sentences:
+        have = set(_SYL.findall(fold_diacritics(text))) | set(alias_tokens)
+        best = max(best, sum(w for u, w in weights.items() if u in have) / total)
+    return best
+
+
+def shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
+    words = _SYL.findall(fold_diacritics(text))
+    return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
+
+
+def drop_near_duplicates(items: list, text_of, threshold: float = DUPLICATE_JACCARD) -> list:
+    """Keep the first of every group of near-identical texts (order preserved)."""
+    kept, kept_sh = [], []
+    for it in items:
+        sh = shingles(text_of(it))
+        if any(len(sh & o) / max(1, len(sh | o)) > threshold for o in kept_sh):
+            continue
+        kept.append(it)
+        kept_sh.append(sh)
+    return kept

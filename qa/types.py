@@ -1,0 +1,71 @@
+"""The data that flows out of ``qa``: retrieved passages, citations and answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["Passage", "Citation", "Answer"]
+
+
+@dataclass
+class Passage:
+    """A retrieved passage with the scores that ranked it."""
+
+    id: int
+    doc_id: str
+    title: str
+    source: str
+    url: str
+    text: str
+    start: int  # character offsets of the passage in the cleaned document text
+    end: int
+    sentences: list[tuple[int, int]]  # sentence spans, document coordinates
+    score: float  # final retrieval score (higher is better)
+    rank: int = 0  # 1-based
+    scores: dict[str, float] = field(default_factory=dict)  # per channel: dense, bm25, ...
+
+    def sentence_texts(self) -> list[tuple[int, int, str]]:
+        """(start, end, text) of each sentence, document coordinates."""
+        return [(s, e, self.text[s - self.start:e - self.start]) for s, e in self.sentences]
+
+
+@dataclass
+class Citation:
+    """Source ``[n]`` of an answer: the passage and the exact sentence the claim came from."""
+
+    n: int
+    doc_id: str
+    title: str
+    source: str
+    url: str
+    passage_id: int
+    passage_text: str
+    start: int  # span of the cited sentence in the cleaned document text
+    end: int
+    sentence: str
+    score: float
+
+
+@dataclass
+class Answer:
+    """What :func:`qa.ask` returns."""
+
+    question: str
+    text: str  # the answer, with [n] markers
+    language: str  # "vi" or "en": the question's language, which the framing follows
+    citations: list[Citation]
+    passages: list[Passage]
+    timings: dict[str, float]  # seconds per stage
+    answerer: str = "extractive"
+    found: bool = True  # False when nothing relevant was retrieved
+
+    def sources_text(self) -> str:
+        """The numbered sources, one per line, as the CLI prints them."""
+        lines = []
+        for c in self.citations:
+            where = ", ".join(x for x in (c.source, c.url) if x)
+            lines.append(f"[{c.n}] {c.title}" + (f" ({where})" if where else "") + f"\n    “{c.sentence}”")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
