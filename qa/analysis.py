@@ -8,14 +8,11 @@ a query typed without tone marks still matches, and the few collisions folding c
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
-from typing import Iterable
 
 from corpus.normalize import fold_diacritics
 
-__all__ = ["syllables", "content_terms", "local_idf", "VI_STOP", "EN_STOP"]
+__all__ = ["syllables", "content_terms", "VI_STOP", "EN_STOP"]
 
 _TOKEN = re.compile(r"\w+", re.U)
 
@@ -51,13 +48,3 @@ def content_terms(question: str, language: str) -> list[str]:
         if t not in stop and (len(t) > 1 or t.isdigit()):
             seen.setdefault(t, None)
     return list(seen)
-
-
-def local_idf(texts: Iterable[str]) -> tuple[dict[str, float], float]:
-    """IDF of folded syllables over ``texts``, and the IDF an unseen term gets."""
-    texts = list(texts)
-    df: Counter[str] = Counter()
-    for t in texts:
-        df.update(set(syllables(t)))
-    n = len(texts)
-    return {t: math.log(1 + n / c) for t, c in df.items()}, math.log(1 + n)

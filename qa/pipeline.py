@@ -73,7 +73,7 @@ class Pipeline:
                                chunking=chunking)
         self.index = index
         self.retriever = Retriever(index, method=self.config.retrieval, candidates=self.config.candidates)
-        self.answerer = make_answerer(self.config, self.encoder)
+        self.answerer = make_answerer(self.config, self.encoder, self.retriever.lexical)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ indexing
@@ -166,9 +166,9 @@ class Pipeline:
         passages = self.retriever.run(q, top_k or self.config.top_k)
         t2 = time.perf_counter()
         timings["retrieve"] = t2 - t1
-        relevant = bool(passages) and max(p.scores.get("dense", p.score) for p in passages) >= self.config.min_relevance
+        relevant = bool(passages) and max(p.scores.get("dense", p.score) for p in passages) >= self.config.min_relevance(q.language)
         if relevant:
-            answer = self.answerer.run(q.text, q.language, q.vector, passages)
+            answer = self.answerer.run(q, passages)
         else:
             answer = Answer(question=q.text, text=NOT_FOUND[q.language], language=q.language, citations=[],
                             passages=passages, timings={}, answerer=self.answerer.name, found=False)

@@ -7,10 +7,11 @@ from .extractive import ExtractiveAnswerer
 __all__ = ["ExtractiveAnswerer", "make_answerer"]
 
 
-def make_answerer(config, encoder):
+def make_answerer(config, encoder, lexical):
     """The answerer that ``config.answerer`` names."""
+    extractive = ExtractiveAnswerer(encoder, lexical, max_sentences=config.max_answer_sentences)
     if config.answerer == "extractive":
-        return ExtractiveAnswerer(encoder, max_sentences=config.max_answer_sentences)
+        return extractive
     from .generative import GenerativeAnswerer
 
-    return GenerativeAnswerer.from_config(config, encoder)
+    return GenerativeAnswerer.from_config(config, fallback=extractive)

@@ -9,8 +9,9 @@ picks the wrong sentence of the right passage ~30% of the time):
 
 * ``dense``: cosine of the E5 query vector and the sentence's passage-prompt vector, relative
   to the best sentence of this question (absolute E5 cosines sit in a narrow band);
-* ``lexical``: IDF-weighted share of the question's content terms the sentence contains
-  (folded syllables, so tone-less queries and transliterated names still count);
+* ``lexical``: IDF-weighted share of the question's lexical terms the sentence contains
+  (folded syllables and name aliases, so tone-less queries and transliterated names count;
+  for English questions only names, numbers and aliases, which cross languages);
 * ``type``: the sentence holds the kind of thing asked for (number, date, name, place);
 * ``passage``: the retrieval rank of the sentence's passage.
 """
@@ -21,9 +22,9 @@ import math
 import re
 from dataclasses import dataclass
 
-import numpy as np
-
-from ..analysis import content_terms, local_idf, syllables
+from ..retrieval.base import Query
+from ..retrieval.lexical import LexicalChannel, query_terms
+from ..retrieval.rescoring import coverage, query_units, sentence_units
 from ..types import Answer, Citation, Passage
 from .question_type import answer_type, type_match
 
@@ -66,13 +67,14 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, encoder, max_sentences: int = 2, weights: SentenceWeights = SentenceWeights()):
+    def __init__(self, encoder, lexical: LexicalChannel, max_sentences: int = 2,
+                 weights: SentenceWeights = SentenceWeights()):
         self.encoder = encoder
+        self.lexical = lexical
         self.max_sentences = max_sentences
         self.weights = weights
 
-    def score_sentences(self, question: str, language: str, query_vector: np.ndarray,
-                        passages: list[Passage]) -> list[ScoredSentence]:
+    def score_sentences(self, query: Query, passages: list[Passage]) -> list[ScoredSentence]:
         """Every distinct sentence of ``passages``, scored, best first."""
         seen: set[tuple[str, int, int]] = set()
         cands: list[tuple[Passage, int, int, str]] = []
@@ -86,17 +88,17 @@ class ExtractiveAnswerer:
             return []
         w = self.weights
         vecs = self.encoder.encode_passages([c[3] for c in cands])
-        dense = vecs @ query_vector
-        terms = content_terms(question, language)
-        idf, unseen = local_idf([c[3] for c in cands])
-        total = sum(idf.get(t, unseen) for t in terms) or 1.0
-        kind = answer_type(question)
+        dense = vecs @ query.vector
+        terms = query.terms.get("lexical")
+        if terms is None:
+            terms = query.terms["lexical"] = query_terms(query, self.lexical.aliases)
+        weights = query_units(terms, self.lexical.idf)
+        kind = answer_type(query.text)
         out = []
         best_dense = float(dense.max())
         for (p, s, e, text), d in zip(cands, dense):
-            toks = set(syllables(text))
-            lex = sum(idf.get(t, unseen) for t in terms if t in toks) / total
-            typ = type_match(kind, text, question)
+            lex = coverage(weights, sentence_units(text, self.lexical.aliases.tokens(text)))
+            typ = type_match(kind, text, query.text)
             prior = 1.0 / math.sqrt(p.rank or 1)
             parts = {"dense": float(d) - best_dense, "lexical": lex, "type": typ, "passage": prior}
             score = w.dense * parts["dense"] + w.lexical * lex + w.type * typ + w.passage * prior
@@ -114,10 +116,10 @@ class ExtractiveAnswerer:
                 chosen.append(s)
         return chosen
 
-    def run(self, question: str, language: str, query_vector: np.ndarray, passages: list[Passage]) -> Answer:
-        """Answer ``question`` from ``passages`` (already retrieved and judged relevant)."""
-        chosen = self.select(self.score_sentences(question, language, query_vector, passages))
-        return compose(question, language, chosen, passages, answerer=self.name)
+    def run(self, query: Query, passages: list[Passage]) -> Answer:
+        """Answer ``query`` from ``passages`` (already retrieved and judged relevant)."""
+        chosen = self.select(self.score_sentences(query, passages))
+        return compose(query.text, query.language, chosen, passages, answerer=self.name)
 
 
 _END = re.compile(r"([.!?…]+[\"'”’»)]*)\s*$")

@@ -98,7 +98,7 @@ class LexicalChannel:
         self._bm25 = None
         self._ids: np.ndarray = np.zeros(0, dtype=np.int64)
         self._row: dict[int, int] = {}
-        self.idf: dict[str, float] = {}
+        self._idf: dict[str, float] = {}
 
     def refresh(self) -> None:
         """Rebuild the BM25 matrix from the stored terms (computing any that are missing)."""
@@ -117,7 +117,7 @@ class LexicalChannel:
             df.update({t.lstrip("~") for t in terms if t[0] in "~@"})
         n = max(1, len(corpus))
         # BM25's (Lucene) IDF of folded syllables and alias tokens, for sentence-level rescoring
-        self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
         self._ids = np.asarray(ids, dtype=np.int64)
         self._row = {pid: i for i, pid in enumerate(ids)}
         if corpus:
@@ -144,6 +144,18 @@ class LexicalChannel:
         if not known:
             return np.zeros(len(self._ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    @property
+    def idf(self) -> dict[str, float]:
+        """IDF of folded syllables (without ``~``) and alias tokens over the passages."""
+        self._ensure()
+        return self._idf
+
+    @property
+    def vocab(self) -> dict:
+        """BM25 vocabulary (term -> column); empty for an empty index."""
+        self._ensure()
+        return self._bm25.vocab_dict if self._bm25 is not None else {}
 
     @property
     def ids(self) -> np.ndarray:

@@ -17,7 +17,7 @@ import re
 
 from corpus.normalize import fold_diacritics
 
-__all__ = ["sentence_coverage", "shingles", "drop_near_duplicates", "SENTENCE_WEIGHT", "DUPLICATE_JACCARD"]
+__all__ = ["sentence_coverage", "query_units", "sentence_units", "coverage", "shingles", "drop_near_duplicates", "SENTENCE_WEIGHT", "DUPLICATE_JACCARD"]
 
 #: Weight of the best sentence's coverage (in [0, 1]) added to the fused score (in [0, 1]).
 #: 0.25: enough to reorder candidates whose fused scores are within a quarter of the scale,
@@ -37,22 +37,32 @@ def _units(term: str) -> list[str]:
     return [fold_diacritics(s) for s in term.lstrip("~").split("_") if s]
 
 
+def query_units(query_terms: list[str], idf: dict[str, float]) -> dict[str, float]:
+    """Folded units of the query's lexical terms with their IDF weights."""
+    units = dict.fromkeys(u for t in query_terms for u in _units(t))
+    return {u: idf.get(u, 1.0) for u in units}
+
+
+def sentence_units(text: str, alias_tokens: list[str]) -> set[str]:
+    """What a sentence offers to match: its folded syllables and alias tokens."""
+    return set(_SYL.findall(fold_diacritics(text))) | set(alias_tokens)
+
+
+def coverage(weights: dict[str, float], units: set[str]) -> float:
+    """IDF-weighted share of the query units present in one sentence, in [0, 1]."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    return sum(w for u, w in weights.items() if u in units) / total
+
+
 def sentence_coverage(query_terms: list[str], sentences: list[tuple[str, list[str]]],
                       idf: dict[str, float]) -> float:
-    """Best IDF-weighted share of query units found in one sentence.
-
-    ``sentences`` are (text, alias tokens) pairs; ``idf`` maps folded units to weights.
-    """
-    units = list(dict.fromkeys(u for t in query_terms for u in _units(t)))
-    if not units:
+    """Best :func:`coverage` over a passage's sentences ((text, alias tokens) pairs)."""
+    weights = query_units(query_terms, idf)
+    if not weights:
         return 0.0
-    weights = {u: idf.get(u, 1.0) for u in units}
-    total = sum(weights.values()) or 1.0
-    best = 0.0
-    for text, alias_tokens in sentences:
-        have = set(_SYL.findall(fold_diacritics(text))) | set(alias_tokens)
-        best = max(best, sum(w for u, w in weights.items() if u in have) / total)
-    return best
+    return max((coverage(weights, sentence_units(t, a)) for t, a in sentences), default=0.0)
 
 
 def shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:

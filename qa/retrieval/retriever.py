@@ -68,7 +68,7 @@ class Retriever:
             vecs = self.index.vectors(missing)
             d.update(zip(missing, (vecs @ query.vector).tolist()))
         terms = query.terms.get("lexical", [])
-        crossing = len({t for t in terms if t in self.lexical._bm25.vocab_dict}) if self.lexical._bm25 else 0
+        crossing = len({t for t in terms if t in self.lexical.vocab})
         w_lex = fusion.lexical_weight(query.language, crossing, len(content_terms(query.text, query.language)))
         fused = fusion.weighted(d, lex if w_lex > 0 else {}, w_lex)
         query.terms["dense"] = d

