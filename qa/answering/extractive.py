@@ -140,9 +140,9 @@ def compose(question: str, language: str, chosen: list[ScoredSentence], passages
     if not chosen:
         return Answer(question=question, text=NOT_FOUND[language], language=language, citations=[],
                       passages=passages, timings={}, answerer=answerer, found=False)
-    # Readable order: documents in order of their best passage, sentences in document order.
+    # Readable order: the document of the best sentence first, sentences in document order.
     doc_rank: dict[str, int] = {}
-    for s in sorted(chosen, key=lambda s: s.passage.rank):
+    for s in sorted(chosen, key=lambda s: -s.score):
         doc_rank.setdefault(s.passage.doc_id, len(doc_rank))
     ordered = sorted(chosen, key=lambda s: (doc_rank[s.passage.doc_id], s.start))
     citations: list[Citation] = []

@@ -21,9 +21,12 @@ from typing import Iterable
 
 from corpus.normalize import fold_diacritics, normalize_text
 
-__all__ = ["AliasTable", "load_aliases", "DEFAULT_ALIAS_FILE"]
+__all__ = ["AliasTable", "load_aliases", "DEFAULT_ALIAS_FILE", "GLOSSARY_FILE"]
 
 DEFAULT_ALIAS_FILE = Path(__file__).with_name("aliases.tsv")
+#: English–Vietnamese news terms in the same format ("spokesman | người phát ngôn"): the
+#: offline stand-in for translating an English question's key words.
+GLOSSARY_FILE = Path(__file__).with_name("glossary.tsv")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.U)
 
 
@@ -97,9 +100,9 @@ def _read(path: Path, table: AliasTable) -> None:
 
 
 def load_aliases(extra_files: Iterable[str | Path] = ()) -> AliasTable:
-    """The shipped table plus ``extra_files`` and the files named in ``$QA_ALIAS_FILES``."""
+    """The shipped names and glossary, plus ``extra_files`` and the files in ``$QA_ALIAS_FILES``."""
     table = AliasTable()
-    files = [DEFAULT_ALIAS_FILE, *map(Path, extra_files)]
+    files = [DEFAULT_ALIAS_FILE, GLOSSARY_FILE, *map(Path, extra_files)]
     env = os.environ.get("QA_ALIAS_FILES")
     if env:
         files += [Path(p) for p in env.split(os.pathsep) if p]
