@@ -62,8 +62,9 @@ def passage_terms(text: str, aliases: AliasTable) -> list[str]:
     terms = list(syl)
     terms += ["~" + fold_diacritics(s) for s in syl]
     for w in _word_tokenize()(text):
-        if " " in w:
-            terms.append("_".join(_SYL.findall(w.lower())))
+        parts = _SYL.findall(w.lower())
+        if len(parts) > 1:
+            terms.append("_".join(parts))
     terms += aliases.tokens(text)
     return terms
 
@@ -82,7 +83,7 @@ def query_terms(query: Query, aliases: AliasTable) -> list[str]:
     syl = [s for s in _SYL.findall(text.lower()) if fold_diacritics(s) not in VI_STOP]
     if not has_diacritics(text):
         return ["~" + fold_diacritics(s) for s in syl] + alias
-    compounds = ["_".join(_SYL.findall(w.lower())) for w in _word_tokenize()(text) if " " in w]
+    compounds = ["_".join(p) for p in (_SYL.findall(w.lower()) for w in _word_tokenize()(text)) if len(p) > 1]
     compounds = [c for c in compounds if not all(fold_diacritics(p) in VI_STOP for p in c.split("_"))]
     return syl + compounds + alias
 
@@ -114,7 +115,7 @@ class LexicalChannel:
             corpus.append(terms)
         df: Counter[str] = Counter()
         for terms in corpus:
-            df.update({t.lstrip("~") for t in terms if t[0] in "~@"})
+            df.update({t.lstrip("~") for t in terms if t[:1] in ("~", "@")})
         n = max(1, len(corpus))
         # BM25's (Lucene) IDF of folded syllables and alias tokens, for sentence-level rescoring
         self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
