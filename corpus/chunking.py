@@ -56,6 +56,11 @@ def _sent_tokenize(text: str) -> list[str]:
     return sent_tokenize(text)
 
 
+def _opens_unclosed(sentence: str, quote: str) -> bool:
+    """A straight quote after ``sentence`` closes it only if the sentence left one open."""
+    return sentence.count(quote) % 2 == 1
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences of ``text`` (paragraph breaks always end a sentence)."""
     spans: list[tuple[int, int]] = []
@@ -80,7 +85,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         fixed: list[tuple[int, int]] = []
         for s, e in pieces:
             j = s
-            while j < e and p_text[j] in _CLOSERS and fixed and p_text[fixed[-1][1]:j].strip() == "":
+            while (j < e and p_text[j] in _CLOSERS and fixed and p_text[fixed[-1][1]:j].strip() == ""
+                   and (p_text[j] not in "\"'" or _opens_unclosed(p_text[fixed[-1][0]:fixed[-1][1]], p_text[j]))):
                 j += 1
             if j > s and fixed:
                 fixed[-1] = (fixed[-1][0], j)
@@ -158,6 +164,10 @@ def chunk_document(doc: Document, count_tokens: TokenCounter, config: ChunkingCo
         while k - 1 > i and carried + units[k - 1][2] <= config.overlap_tokens:
             carried += units[k - 1][2]
             k -= 1
+        # The next chunk must bring new text: drop carried sentences that leave no room for it.
+        while k < j and carried + (j - k) + units[j][2] > budget:
+            carried -= units[k][2]
+            k += 1
         i = k
     return chunks
 

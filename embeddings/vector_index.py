@@ -8,6 +8,9 @@ Layout of an index directory::
                              vectors = cosine similarity; ids are passage row ids
     passages-<gen>.jsonl     one passage per line: id, doc_id, offsets, sentences, text
     documents-<gen>.jsonl    the cleaned documents (citations show spans of these texts)
+    sentences-<gen>.npy      float16 vectors of every passage sentence, rows in passage order
+                             (each passage row names its slice), for sentence-level rescoring
+                             and answer selection without embedding at question time
     .lock                    held while writing
 
 Writes are atomic: a commit writes the files of a new generation, fsyncs them, then replaces
@@ -22,6 +25,7 @@ step and no recall loss.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -63,9 +67,22 @@ class StoredPassage:
                    text=chunk.text, sentences=[tuple(s) for s in chunk.sentences], n_tokens=chunk.n_tokens)
 
 
+_FAISS_READY = False
+
+
 def _faiss():
+    """The faiss module, set to one OpenMP thread.
+
+    Searches here are one query at a time against a flat index: a 10,000 x 384 scan takes
+    ~0.3 ms on one core, while FAISS's OpenMP fan-out over 2 cores costs ~20 ms of thread
+    synchronisation on a busy machine (measured: BENCHMARKS.md). Torch keeps its own threads.
+    """
+    global _FAISS_READY
     import faiss
 
+    if not _FAISS_READY:
+        faiss.omp_set_num_threads(1)
+        _FAISS_READY = True
     return faiss
 
 
@@ -97,12 +114,14 @@ class VectorIndex:
     """
 
     def __init__(self, path: Path | None, manifest: dict, index, passages: dict[int, StoredPassage],
-                 documents: dict[str, Document]):
+                 documents: dict[str, Document], sentence_vectors: dict[int, np.ndarray] | None = None):
         self.path = Path(path) if path is not None else None
         self.manifest = manifest
         self._index = index
         self.passages = passages
         self.documents = documents
+        #: passage id -> (n_sentences, dim) float16 vectors, when the passages were added with them
+        self.sentence_vectors: dict[int, np.ndarray] = sentence_vectors or {}
         self._dirty = False
 
     # ------------------------------------------------------------------ construction
@@ -156,7 +175,15 @@ class VectorIndex:
                     documents[doc.id] = doc
         if index.ntotal != len(passages):
             raise RuntimeError(f"index at {path} is inconsistent: {index.ntotal} vectors, {len(passages)} passages")
-        return cls(path, manifest, index, passages, documents)
+        sentence_vectors: dict[int, np.ndarray] = {}
+        spath = path / f"sentences-{gen}.npy"
+        if gen and spath.is_file():
+            matrix = np.load(spath, allow_pickle=False)
+            for pid, p in passages.items():
+                rows = p.extra.pop("sentence_rows", None)
+                if rows is not None:
+                    sentence_vectors[pid] = matrix[rows[0]:rows[1]]
+        return cls(path, manifest, index, passages, documents, sentence_vectors)
 
     # ------------------------------------------------------------------ checks
     @property
@@ -188,8 +215,12 @@ class VectorIndex:
         return len(self.passages)
 
     def add(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray,
-            extras: Sequence[dict] | None = None) -> list[int]:
-        """Add one document's passages; a document already present is left as it is."""
+            extras: Sequence[dict] | None = None,
+            sentence_vectors: Sequence[np.ndarray] | None = None) -> list[int]:
+        """Add one document's passages; a document already present is left as it is.
+
+        ``sentence_vectors``, if given, holds for each chunk one vector per sentence of it.
+        """
         if document.id in self.documents:
             return []
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -203,6 +234,11 @@ class VectorIndex:
             p = StoredPassage.from_chunk(row_id, chunk)
             if extras is not None:
                 p.extra = dict(extras[i])
+            if sentence_vectors is not None:
+                sv = np.asarray(sentence_vectors[i], dtype=np.float16)
+                if sv.shape != (len(chunk.sentences), self.dim):
+                    raise ValueError(f"chunk {i}: expected {len(chunk.sentences)} sentence vectors, got {sv.shape}")
+                self.sentence_vectors[row_id] = sv
             self.passages[row_id] = p
         self.documents[document.id] = document
         self.manifest["next_id"] = start + len(chunks)
@@ -222,6 +258,7 @@ class VectorIndex:
             self._index.remove_ids(np.asarray(ids, dtype=np.int64))
         for pid in ids:
             del self.passages[pid]
+            self.sentence_vectors.pop(pid, None)
         del self.documents[doc_id]
         self.manifest["documents"] = [d for d in self.manifest["documents"] if d["id"] != doc_id]
         self._dirty = True
@@ -269,8 +306,24 @@ class VectorIndex:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, vec_path)
-            _fsync_write(self.path / f"passages-{gen}.jsonl", "".join(
-                json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in self.passages.values()).encode("utf-8"))
+            rows, blocks, n = {}, [], 0
+            for pid in self.passages:
+                sv = self.sentence_vectors.get(pid)
+                if sv is not None:
+                    rows[pid] = [n, n + len(sv)]
+                    blocks.append(sv)
+                    n += len(sv)
+            if blocks:
+                buf = io.BytesIO()
+                np.save(buf, np.concatenate(blocks).astype(np.float16), allow_pickle=False)
+                _fsync_write(self.path / f"sentences-{gen}.npy", buf.getvalue())
+            lines = []
+            for p in self.passages.values():
+                row = asdict(p)
+                if p.id in rows:
+                    row["extra"] = dict(row["extra"], sentence_rows=rows[p.id])
+                lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+            _fsync_write(self.path / f"passages-{gen}.jsonl", "".join(lines).encode("utf-8"))
             _fsync_write(self.path / f"documents-{gen}.jsonl", "".join(
                 json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in self.documents.values()).encode("utf-8"))
             manifest = dict(self.manifest, generation=gen, updated=time.time())
@@ -282,8 +335,9 @@ class VectorIndex:
         return True
 
     def _remove_stale(self, gen: int) -> None:
-        keep = {f"vectors-{gen}.faiss", f"passages-{gen}.jsonl", f"documents-{gen}.jsonl", MANIFEST, ".lock"}
+        keep = {f"vectors-{gen}.faiss", f"passages-{gen}.jsonl", f"documents-{gen}.jsonl", f"sentences-{gen}.npy",
+                MANIFEST, ".lock"}
         for p in self.path.iterdir():
-            if p.name not in keep and (p.name.startswith(("vectors-", "passages-", "documents-"))
+            if p.name not in keep and (p.name.startswith(("vectors-", "passages-", "documents-", "sentences-"))
                                        or p.name.endswith(".tmp")):
                 p.unlink(missing_ok=True)

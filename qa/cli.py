@@ -49,13 +49,13 @@ def _pipeline(args, *, must_exist: bool):
 def cmd_index(args) -> int:
     from corpus import read_path
 
-    pipe = _pipeline(args, must_exist=False)
     docs = []
-    for p in args.paths:
+    for p in args.paths:  # read first: a bad path fails before the model loads
         docs.extend(read_path(p, progress=True))
     if not docs:
         print("no documents found in " + ", ".join(args.paths), file=sys.stderr)
         return 1
+    pipe = _pipeline(args, must_exist=False)
     report = pipe.add_documents(docs, progress=True)
     print(f"added {len(report.added)} document(s), {report.passages} passage(s); "
           f"{len(report.skipped)} already indexed; {len(pipe.index.documents)} document(s) in "

@@ -73,7 +73,7 @@ class Pipeline:
                                chunking=chunking)
         self.index = index
         self.retriever = Retriever(index, method=self.config.retrieval, candidates=self.config.candidates)
-        self.answerer = make_answerer(self.config, self.encoder, self.retriever.lexical)
+        self.answerer = make_answerer(self.config, self.encoder, self.retriever.lexical, index)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ indexing
@@ -108,7 +108,7 @@ class Pipeline:
                 texts = [self.encoder.passage_input(doc.title, c.text) for c in chunks]
                 vectors = self.encoder.encode_passages(texts)
                 extras = [{"terms": passage_terms(t, self.retriever.lexical.aliases)} for t in texts]
-                self.index.add(doc, chunks, vectors, extras)
+                self.index.add(doc, chunks, vectors, extras, self._sentence_vectors(doc, chunks))
                 report.added.append(doc.id)
                 report.passages += len(chunks)
                 bar.update(len(chunks))
@@ -122,6 +122,17 @@ class Pipeline:
         self.retriever.refresh()
         report.seconds = time.perf_counter() - t0
         return report
+
+    def _sentence_vectors(self, doc: Document, chunks) -> list:
+        """One vector per sentence of each chunk; sentences shared by overlapping chunks are
+        embedded once. Stored with the index so that rescoring and answer selection need no
+        embedding at question time."""
+        spans = sorted({s for c in chunks for s in c.sentences})
+        if not spans:
+            return [self.encoder.encode_passages([])[:0] for _ in chunks]
+        vecs = self.encoder.encode_passages([doc.text[a:b] for a, b in spans])
+        row = {span: i for i, span in enumerate(spans)}
+        return [vecs[[row[s] for s in c.sentences]] for c in chunks]
 
     def add_paths(self, paths: Sequence[str | Path], *, progress: bool = False) -> IndexReport:
         """Read files or folders (see :func:`corpus.read_path`) and add their documents."""

@@ -7,9 +7,10 @@ from .extractive import ExtractiveAnswerer
 __all__ = ["ExtractiveAnswerer", "make_answerer"]
 
 
-def make_answerer(config, encoder, lexical):
-    """The answerer that ``config.answerer`` names."""
-    extractive = ExtractiveAnswerer(encoder, lexical, max_sentences=config.max_answer_sentences)
+def make_answerer(config, encoder, lexical, index=None):
+    """The answerer that ``config.answerer`` names (``index`` supplies stored sentence vectors)."""
+    extractive = ExtractiveAnswerer(encoder, lexical, max_sentences=config.max_answer_sentences,
+                                    sentence_vectors=index.sentence_vectors if index is not None else None)
     if config.answerer == "extractive":
         return extractive
     from .generative import GenerativeAnswerer

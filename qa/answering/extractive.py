@@ -22,6 +22,8 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..retrieval.base import Query
 from ..retrieval.lexical import LexicalChannel, query_terms
 from ..retrieval.rescoring import coverage, query_units, sentence_units
@@ -68,9 +70,12 @@ class ExtractiveAnswerer:
     name = "extractive"
 
     def __init__(self, encoder, lexical: LexicalChannel, max_sentences: int = 2,
-                 weights: SentenceWeights = SentenceWeights()):
+                 weights: SentenceWeights = SentenceWeights(), sentence_vectors: dict | None = None):
         self.encoder = encoder
         self.lexical = lexical
+        #: passage id -> stored sentence vectors (see VectorIndex); sentences of passages
+        #: without them are embedded at question time
+        self.sentence_vectors = sentence_vectors if sentence_vectors is not None else {}
         self.max_sentences = max_sentences
         self.weights = weights
 
@@ -78,17 +83,24 @@ class ExtractiveAnswerer:
         """Every distinct sentence of ``passages``, scored, best first."""
         seen: set[tuple[str, int, int]] = set()
         cands: list[tuple[Passage, int, int, str]] = []
+        stored: list[np.ndarray | None] = []
         for p in passages:
-            for s, e, text in p.sentence_texts():
+            sv = self.sentence_vectors.get(p.id)
+            for i, (s, e, text) in enumerate(p.sentence_texts()):
                 key = (p.doc_id, s, e)
                 if key not in seen and text.strip():
                     seen.add(key)
                     cands.append((p, s, e, text))
+                    stored.append(sv[i] if sv is not None else None)
         if not cands:
             return []
         w = self.weights
-        vecs = self.encoder.encode_passages([c[3] for c in cands])
-        dense = vecs @ query.vector
+        missing = [i for i, v in enumerate(stored) if v is None]
+        if missing:
+            fresh = self.encoder.encode_passages([cands[i][3] for i in missing])
+            for i, v in zip(missing, fresh):
+                stored[i] = v
+        dense = np.vstack(stored).astype(np.float32) @ query.vector
         terms = query.terms.get("lexical")
         if terms is None:
             terms = query.terms["lexical"] = query_terms(query, self.lexical.aliases)

@@ -6,7 +6,9 @@ separated by `` | ``); users add their own files through ``QAConfig.alias_files`
 form becomes the group's token (``@john_kerry``), in passages and in queries, so "Kerry"
 finds "Giôn Ke-ri" and "Moscow" finds "Mát-xcơ-va" in the lexical channel.
 
-Matching is on folded words (no diacritics, lower case, hyphens split), whole words only;
+Matching is on folded words (no diacritics, lower case, hyphens split), whole words only, and
+a word written with diacritics must carry the form's own ("Nga" matches "nga" typed without
+them, never "ngã");
 forms written in capitals only ("IS", "UN", "LHQ") match case-sensitively, so the English
 "is" or the Vietnamese "is" inside a word never count as Islamic State.
 """
@@ -39,8 +41,9 @@ class AliasTable:
     """Groups of equivalent names, and a matcher over word sequences."""
 
     groups: dict[str, list[str]] = field(default_factory=dict)  # token -> forms
-    # first word -> [(words, case_sensitive, token)], longest first
-    _index: dict[str, list[tuple[tuple[str, ...], bool, str]]] = field(default_factory=dict, repr=False)
+    # first word -> [(folded or exact words, lower-case words, case_sensitive, token)], longest first
+    _index: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], bool, str]]] = field(
+        default_factory=dict, repr=False)
 
     def add_group(self, forms: Iterable[str]) -> None:
         forms = [normalize_text(f.strip()) for f in forms if f.strip()]
@@ -53,29 +56,37 @@ class AliasTable:
                 continue
             known.append(f)
             exact = f.isupper() and len(f) <= 5
-            words = tuple(_words(f) if exact else _words(fold_diacritics(f)))
+            lower = tuple(w.lower() for w in _words(f))
+            words = tuple(_words(f)) if exact else tuple(fold_diacritics(w) for w in lower)
             if words:
                 bucket = self._index.setdefault(words[0], [])
-                bucket.append((words, exact, token))
+                bucket.append((words, lower, exact, token))
                 bucket.sort(key=lambda x: -len(x[0]))
 
     def find(self, text: str) -> list[tuple[str, str]]:
         """(token, matched form) for every alias occurrence in ``text``, left to right."""
         raw = _words(normalize_text(text))
+        lower = [w.lower() for w in raw]
         folded = [fold_diacritics(w) for w in raw]
+        toneless = [f == w for f, w in zip(folded, lower)]
         out: list[tuple[str, str]] = []
         i = 0
         while i < len(raw):
             step = 1
             for key, words in ((raw[i], raw), (folded[i], folded)):
-                for form, exact, token in self._index.get(key, ()):
+                for form, form_lower, exact, token in self._index.get(key, ()):
                     if (words is raw) != exact:
                         continue
                     n = len(form)
-                    if tuple(words[i:i + n]) == form:
-                        out.append((token, " ".join(raw[i:i + n])))
-                        step = max(step, n)
-                        break
+                    if tuple(words[i:i + n]) != form:
+                        continue
+                    # A folded match counts only where the text word has no diacritics (typed
+                    # without them) or has exactly the form's: "ngã" (to fall) is not "Nga".
+                    if not exact and not all(toneless[i + j] or lower[i + j] == form_lower[j] for j in range(n)):
+                        continue
+                    out.append((token, " ".join(raw[i:i + n])))
+                    step = max(step, n)
+                    break
                 else:
                     continue
                 break

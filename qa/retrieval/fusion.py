@@ -14,7 +14,7 @@ import numpy as np
 
 from .base import Ranking
 
-__all__ = ["rrf", "weighted", "lexical_weight", "RRF_K", "VI_LEXICAL_WEIGHT", "EN_LEXICAL_WEIGHT"]
+__all__ = ["rrf", "weighted", "minmax", "lexical_weight", "RRF_K", "VI_LEXICAL_WEIGHT", "EN_LEXICAL_WEIGHT"]
 
 #: The constant of Cormack et al. (2009): 60 damps the head of each list so that a passage
 #: ranked well by both channels beats one ranked first by a single channel; the original paper
@@ -47,6 +47,16 @@ def lexical_weight(language: str, crossing_terms: int, all_terms: int) -> float:
     if all_terms == 0 or crossing_terms == 0:
         return 0.0
     return EN_LEXICAL_WEIGHT * min(1.0, crossing_terms / max(1, all_terms) * 2)
+
+
+def minmax(scores: dict[int, float]) -> dict[int, float]:
+    """Scale scores to [0, 1] over the candidates (all 1.0 when they are equal)."""
+    if not scores:
+        return {}
+    lo, hi = min(scores.values()), max(scores.values())
+    if hi <= lo:
+        return {k: 1.0 for k in scores}
+    return {k: (v - lo) / (hi - lo) for k, v in scores.items()}
 
 
 def weighted(dense: dict[int, float], lexical: dict[int, float], w_lex: float) -> Ranking:

@@ -17,12 +17,17 @@ import re
 
 from corpus.normalize import fold_diacritics
 
-__all__ = ["sentence_coverage", "query_units", "sentence_units", "coverage", "shingles", "drop_near_duplicates", "SENTENCE_WEIGHT", "DUPLICATE_JACCARD"]
+__all__ = ["SENTENCE_DENSE_WEIGHT", "sentence_coverage", "query_units", "sentence_units", "coverage", "shingles", "drop_near_duplicates", "SENTENCE_WEIGHT", "DUPLICATE_JACCARD"]
 
 #: Weight of the best sentence's coverage (in [0, 1]) added to the fused score (in [0, 1]).
 #: 0.25: enough to reorder candidates whose fused scores are within a quarter of the scale,
 #: never enough to lift a passage the channels both ranked low (see BENCHMARKS.md sweep).
 SENTENCE_WEIGHT = 0.25
+#: Weight of the best sentence's embedding similarity (min-max scaled over the candidates).
+#: A question usually targets one sentence, and the passage vector averages that sentence
+#: with its neighbours; cross-lingual questions gain most. Swept on the MLQA-vi dev set
+#: (0.5-1.2 all help; 0.8 is best for both languages, see BENCHMARKS.md).
+SENTENCE_DENSE_WEIGHT = {"vi": 0.8, "en": 0.8}
 #: Word-trigram Jaccard above which two passages count as the same text. Re-edited copies of
 #: one wire story share 80-95% of trigrams; distinct articles on one event stay under 30%.
 DUPLICATE_JACCARD = 0.7

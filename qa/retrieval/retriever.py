@@ -11,9 +11,9 @@ from ..types import Passage
 from . import fusion
 from .aliases import AliasTable, load_aliases
 from .base import Query, Ranking
-from .dense import DenseChannel
+from .dense import DenseChannel, SentenceChannel
 from .lexical import LexicalChannel
-from .rescoring import SENTENCE_WEIGHT, drop_near_duplicates, sentence_coverage
+from .rescoring import SENTENCE_DENSE_WEIGHT, SENTENCE_WEIGHT, drop_near_duplicates, sentence_coverage
 
 __all__ = ["Retriever", "METHODS"]
 
@@ -39,12 +39,14 @@ class Retriever:
         self.method = method
         self.candidates = candidates
         self.dense = DenseChannel(index)
+        self.sentences = SentenceChannel(index)
         self.lexical = lexical or LexicalChannel(index, aliases or load_aliases())
         self._sentence_cache: dict[int, list[tuple[str, list[str]]]] = {}
 
     def refresh(self) -> None:
         """Called after the index changed: the lexical channel rebuilds its matrix."""
         self.lexical.refresh()
+        self.sentences.refresh()
         self._sentence_cache.clear()
 
     # ------------------------------------------------------------------ ranking
@@ -61,25 +63,40 @@ class Retriever:
         return self._hybrid(query, dense, lexical, k)
 
     def _hybrid(self, query: Query, dense: Ranking, lexical: Ranking, k: int) -> Ranking:
+        """Language-aware fusion of passage, sentence and lexical evidence, then rescoring.
+
+        Candidates: the top of the dense, lexical and best-sentence rankings. Fused score:
+        ``(1 - w_lex) * dense + w_lex * bm25`` (both scaled to [0, 1] over the candidates,
+        ``w_lex`` from :func:`fusion.lexical_weight`), plus the best sentence's cosine (scaled)
+        times :data:`SENTENCE_DENSE_WEIGHT` for the question's language, plus, for the top
+        :data:`RESCORE_DEPTH`, the best sentence's lexical coverage times
+        :data:`SENTENCE_WEIGHT`. Near duplicates are dropped.
+        """
+        best_sentence = self.sentences.best(query)
+        top_sentence = sorted(best_sentence.items(), key=lambda x: -x[1])[:self.candidates]
         d = dict(dense)
         lex = dict(lexical)
-        missing = [pid for pid in lex if pid not in d]
-        if missing:  # exact cosines for lexical-only candidates
+        pool = set(d) | set(lex) | {pid for pid, _ in top_sentence}
+        missing = [pid for pid in pool if pid not in d]
+        if missing:  # exact cosines for candidates the dense channel did not return
             vecs = self.index.vectors(missing)
             d.update(zip(missing, (vecs @ query.vector).tolist()))
         terms = query.terms.get("lexical", [])
         crossing = len({t for t in terms if t in self.lexical.vocab})
         w_lex = fusion.lexical_weight(query.language, crossing, len(content_terms(query.text, query.language)))
-        fused = fusion.weighted(d, lex if w_lex > 0 else {}, w_lex)
+        fused = dict(fusion.weighted(d, lex if w_lex > 0 else {}, w_lex))
         query.terms["dense"] = d
-        head = fused[:RESCORE_DEPTH]
+        sent = fusion.minmax({pid: best_sentence.get(pid, 0.0) for pid in fused})
+        w_sent = SENTENCE_DENSE_WEIGHT[query.language]
+        scored = sorted(((pid, s + w_sent * sent[pid]) for pid, s in fused.items()), key=lambda x: -x[1])
+        head = scored[:RESCORE_DEPTH]
         rescored = []
         for pid, score in head:
-            cov = sentence_coverage(terms, self._sentences(pid), self.lexical.idf) if terms else 0.0
-            rescored.append((pid, score + SENTENCE_WEIGHT * cov * (1 if w_lex > 0 else 0)))
+            cov = sentence_coverage(terms, self._sentences(pid), self.lexical.idf) if terms and w_lex > 0 else 0.0
+            rescored.append((pid, score + SENTENCE_WEIGHT * cov))
         rescored.sort(key=lambda x: -x[1])
         rescored = drop_near_duplicates(rescored, lambda x: self.index.passages[x[0]].text)
-        return (rescored + fused[RESCORE_DEPTH:])[:k]
+        return (rescored + scored[RESCORE_DEPTH:])[:k]
 
     def _sentences(self, pid: int) -> list[tuple[str, list[str]]]:
         cached = self._sentence_cache.get(pid)
