@@ -43,9 +43,13 @@ def _units(term: str) -> list[str]:
 
 
 def query_units(query_terms: list[str], idf: dict[str, float]) -> dict[str, float]:
-    """Folded units of the query's lexical terms with their IDF weights."""
+    """Folded units of the query's lexical terms with their IDF weights.
+
+    Units that occur nowhere in the index are left out: they cannot match any sentence and
+    would only shrink every coverage (an English question's untranslated words).
+    """
     units = dict.fromkeys(u for t in query_terms for u in _units(t))
-    return {u: idf.get(u, 1.0) for u in units}
+    return {u: idf[u] for u in units if u in idf}
 
 
 def sentence_units(text: str, alias_tokens: list[str]) -> set[str]:
