@@ -5,9 +5,10 @@ Measures, in one run on this machine:
 * index build time of the bundled corpus (chunk + embed + BM25 terms + commit);
 * ``ask()`` warm latency (p50/p95) over the seed questions, per retrieval method, and the
   stages (query embedding, retrieval, answering);
-* retrieval latency over a synthetic 10,000-passage index (the bundled and given passages
-  repeated with random unit vectors — retrieval cost depends on the number of passages and
-  terms, not on their meaning), per method, excluding the query embedding;
+* retrieval latency over a synthetic 10,000-passage index (the bundled passages repeated, with
+  their BM25 terms and sentence spans, and random unit vectors for passages and sentences —
+  retrieval cost depends on the number of passages, sentences and terms, not on their
+  meaning), per method, excluding the query embedding;
 * peak resident memory of the process.
 
 Ratios to the dense-only peer are reported because these machines are shared and noisy.
@@ -90,10 +91,12 @@ def run(n_passages: int = 10_000, repeats: int = 3) -> dict:
     while len(big) < n_passages:
         src = base[i % len(base)]
         doc = Document.create(f"{docs[0].title} #{i}", f"{src.text} [{i}]")
-        chunk = Chunk(doc.id, 0, 0, len(doc.text), doc.text, ((0, len(doc.text)),), src.n_tokens)
-        v = rng.standard_normal((1, big.dim)).astype(np.float32)
-        v /= np.linalg.norm(v)
-        big.add(doc, [chunk], v, [{"terms": src.extra["terms"] + [f"doc{i}"]}])
+        offset = len(doc.text) - len(src.text) - len(f" [{i}]")  # 0: the text starts with src.text
+        sents = tuple((a - src.start + offset, b - src.start + offset) for a, b in src.sentences)
+        chunk = Chunk(doc.id, 0, 0, len(doc.text), doc.text, sents, src.n_tokens)
+        v = rng.standard_normal((1 + len(sents), big.dim)).astype(np.float32)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        big.add(doc, [chunk], v[:1], [{"terms": src.extra["terms"] + [f"doc{i}"]}], [v[1:]])
         i += 1
     queries = [pipe.query(q) for q in SEED_QUESTIONS]
     results["retrieval_10k"] = {"passages": len(big)}

@@ -265,8 +265,9 @@ def eval_index_dir(qa: QASet, config) -> Path:
     """Cache folder of the index over ``qa``: keyed by the contexts file, the model and chunking."""
     from .config import cache_dir
 
+    # "sentence-vectors": indexes built before passages stored their sentence vectors are rebuilt
     key = "\n".join([qa.contexts_sha256, str(config.embedding_model), str(config.chunk_tokens),
-                     str(config.chunk_overlap_tokens)])
+                     str(config.chunk_overlap_tokens), "sentence-vectors"])
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
     return cache_dir() / "eval-indexes" / f"{qa.name}-{digest}"
 
@@ -334,17 +335,23 @@ def build_pipeline(qa: QASet, config=None, *, encoder=None, cache: bool = True, 
 def _drop_rechunked(pipe, docs: Sequence[Document]) -> list[str]:
     """Remove from a cached index the documents the current chunker splits differently.
 
-    The cache key cannot see code changes (chunking, sentence splitting); re-chunking costs
-    only tokenization, so every cached document is checked and the changed ones re-embedded.
+    The cache key cannot see code changes (chunking, sentence splitting, what is stored per
+    passage); re-chunking costs only tokenization, so every cached document is checked and the
+    changed ones (or those without stored sentence vectors) re-embedded.
     """
     stored: dict[str, list[tuple[int, int, int]]] = {}
     for p in pipe.index.passages.values():
         stored.setdefault(p.doc_id, []).append((p.index, p.start, p.end))
+    # Passages indexed before sentence vectors were stored lack them (hybrid needs them).
+    sentence_vectors = getattr(pipe.index, "sentence_vectors", None)
+    unvectored = ({p.doc_id for pid, p in pipe.index.passages.items() if pid not in sentence_vectors}
+                  if isinstance(sentence_vectors, dict) else set())
     changed = []
     for doc in docs:
         if doc.id not in pipe.index:
             continue
-        if sorted(stored.get(doc.id, [])) != [(c.index, c.start, c.end) for c in pipe.chunk(doc)]:
+        if doc.id in unvectored or sorted(stored.get(doc.id, [])) != [(c.index, c.start, c.end)
+                                                                      for c in pipe.chunk(doc)]:
             changed.append(doc.id)
     if changed:
         log.warning("re-embedding %d cached documents whose chunks changed", len(changed))
@@ -428,7 +435,7 @@ def run_eval(base, qa: QASet, methods: Sequence[str] = METHODS, *, answers: bool
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": _machine(),
         "model": _model_info(base),
-        "config": base.config.to_dict(),
+        "config": {k: v for k, v in base.config.to_dict().items() if k != "retrieval"},  # per row: method
         "git": _git_info(),
         "data": {"path": str(qa.path), "contexts": len(qa.contexts), "questions": len(qa.questions),
                  "questions_used": len(questions), "contexts_sha256": qa.contexts_sha256},
@@ -668,8 +675,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["meta"]["seconds"] = round(time.perf_counter() - t0, 2)
     jpath, mpath = write_results(results, args.out)
     print(format_table(results))
-    print(f"\nwrote {jpath} and {mpath} ({results['meta']['seconds']} s; index "
-          f"{'from cache' if index_info['cached'] else 'built'} in {index_info['build_seconds']} s)")
+    how = ("from cache" if index_info["cached"] else
+           f"{index_info['added_documents']} documents embedded" if index_info["added_documents"] is not None
+           else "built")
+    print(f"\nwrote {jpath} and {mpath} ({results['meta']['seconds']} s; index {how}, "
+          f"{index_info['build_seconds']} s)")
     return 1 if any("error" in r for r in results["results"]) else 0
 
 

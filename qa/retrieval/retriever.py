@@ -86,7 +86,9 @@ class Retriever:
         w_lex = fusion.lexical_weight(query.language, crossing, len(content_terms(query.text, query.language)))
         fused = dict(fusion.weighted(d, lex if w_lex > 0 else {}, w_lex))
         query.terms["dense"] = d
-        sent = fusion.minmax({pid: best_sentence.get(pid, 0.0) for pid in fused})
+        # A passage indexed without sentence vectors (an index from an older version) is
+        # judged by its passage cosine, not pushed to the bottom.
+        sent = fusion.minmax({pid: best_sentence.get(pid, d[pid]) for pid in fused})
         w_sent = SENTENCE_DENSE_WEIGHT[query.language]
         scored = sorted(((pid, s + w_sent * sent[pid]) for pid, s in fused.items()), key=lambda x: -x[1])
         head = scored[:RESCORE_DEPTH]
