@@ -111,7 +111,7 @@ class ExtractiveAnswerer:
         out = []
         best_dense = float(dense.max())
         for (p, s, e, text), d in zip(cands, dense):
-            lex = coverage(weights, sentence_units(text, self.lexical.aliases.tokens(text)))
+            lex = coverage(weights, sentence_units(text, self.lexical.aliases.tokens(text, normalized=True)))
             typ = type_match(kind, text, query.text)
             prior = 1.0 / math.sqrt(p.rank or 1)
             parts = {"dense": float(d) - best_dense, "lexical": lex, "type": typ, "passage": prior}

@@ -63,9 +63,13 @@ class AliasTable:
                 bucket.append((words, lower, exact, token))
                 bucket.sort(key=lambda x: -len(x[0]))
 
-    def find(self, text: str) -> list[tuple[str, str]]:
-        """(token, matched form) for every alias occurrence in ``text``, left to right."""
-        raw = _words(normalize_text(text))
+    def find(self, text: str, *, normalized: bool = False) -> list[tuple[str, str]]:
+        """(token, matched form) for every alias occurrence in ``text``, left to right.
+
+        ``normalized=True`` skips :func:`normalize_text` for text that already went through it
+        (indexed passages).
+        """
+        raw = _words(text if normalized else normalize_text(text))
         lower = [w.lower() for w in raw]
         folded = [fold_diacritics(w) for w in raw]
         toneless = [f == w for f, w in zip(folded, lower)]
@@ -93,8 +97,8 @@ class AliasTable:
             i += step
         return out
 
-    def tokens(self, text: str) -> list[str]:
-        return [t for t, _ in self.find(text)]
+    def tokens(self, text: str, *, normalized: bool = False) -> list[str]:
+        return [t for t, _ in self.find(text, normalized=normalized)]
 
     def forms(self, token: str) -> list[str]:
         return self.groups.get(token, [])

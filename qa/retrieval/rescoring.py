@@ -65,13 +65,12 @@ def coverage(weights: dict[str, float], units: set[str]) -> float:
     return sum(w for u, w in weights.items() if u in units) / total
 
 
-def sentence_coverage(query_terms: list[str], sentences: list[tuple[str, list[str]]],
-                      idf: dict[str, float]) -> float:
-    """Best :func:`coverage` over a passage's sentences ((text, alias tokens) pairs)."""
+def sentence_coverage(query_terms: list[str], sentences: list[set[str]], idf: dict[str, float]) -> float:
+    """Best :func:`coverage` over a passage's sentences (their :func:`sentence_units`)."""
     weights = query_units(query_terms, idf)
     if not weights:
         return 0.0
-    return max((coverage(weights, sentence_units(t, a)) for t, a in sentences), default=0.0)
+    return max((coverage(weights, units) for units in sentences), default=0.0)
 
 
 def shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
@@ -79,11 +78,14 @@ def shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
     return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
 
 
-def drop_near_duplicates(items: list, text_of, threshold: float = DUPLICATE_JACCARD) -> list:
-    """Keep the first of every group of near-identical texts (order preserved)."""
+def drop_near_duplicates(items: list, shingles_of, threshold: float = DUPLICATE_JACCARD) -> list:
+    """Keep the first of every group of near-identical texts (order preserved).
+
+    ``shingles_of(item)`` gives the item's :func:`shingles` (callers cache them).
+    """
     kept, kept_sh = [], []
     for it in items:
-        sh = shingles(text_of(it))
+        sh = shingles_of(it)
         if any(len(sh & o) / max(1, len(sh | o)) > threshold for o in kept_sh):
             continue
         kept.append(it)

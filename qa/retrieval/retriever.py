@@ -13,7 +13,8 @@ from .aliases import AliasTable, load_aliases
 from .base import Query, Ranking
 from .dense import DenseChannel, SentenceChannel
 from .lexical import LexicalChannel
-from .rescoring import SENTENCE_DENSE_WEIGHT, SENTENCE_WEIGHT, drop_near_duplicates, sentence_coverage
+from .rescoring import (SENTENCE_DENSE_WEIGHT, SENTENCE_WEIGHT, drop_near_duplicates, sentence_coverage,
+                        sentence_units, shingles)
 
 __all__ = ["Retriever", "METHODS"]
 
@@ -41,13 +42,16 @@ class Retriever:
         self.dense = DenseChannel(index)
         self.sentences = SentenceChannel(index)
         self.lexical = lexical or LexicalChannel(index, aliases or load_aliases())
-        self._sentence_cache: dict[int, list[tuple[str, list[str]]]] = {}
+        # per passage, computed on first use: sentence match units, word-trigram shingles
+        self._sentence_cache: dict[int, list[set[str]]] = {}
+        self._shingle_cache: dict[int, set] = {}
 
     def refresh(self) -> None:
         """Called after the index changed: the lexical channel rebuilds its matrix."""
         self.lexical.refresh()
         self.sentences.refresh()
         self._sentence_cache.clear()
+        self._shingle_cache.clear()
 
     # ------------------------------------------------------------------ ranking
     def rank(self, query: Query, k: int) -> Ranking:
@@ -97,19 +101,26 @@ class Retriever:
             cov = sentence_coverage(terms, self._sentences(pid), self.lexical.idf) if terms and w_lex > 0 else 0.0
             rescored.append((pid, score + SENTENCE_WEIGHT * cov))
         rescored.sort(key=lambda x: -x[1])
-        rescored = drop_near_duplicates(rescored, lambda x: self.index.passages[x[0]].text)
+        rescored = drop_near_duplicates(rescored, lambda x: self._shingles(x[0]))
         return (rescored + scored[RESCORE_DEPTH:])[:k]
 
-    def _sentences(self, pid: int) -> list[tuple[str, list[str]]]:
+    def _sentences(self, pid: int) -> list[set[str]]:
+        """Match units (folded syllables, alias tokens) of each sentence of a passage, cached."""
         cached = self._sentence_cache.get(pid)
         if cached is None:
             p = self.index.passages[pid]
             cached = []
             for s, e in p.sentences:
                 text = p.text[s - p.start:e - p.start]
-                cached.append((text, self.lexical.aliases.tokens(text)))
+                cached.append(sentence_units(text, self.lexical.aliases.tokens(text, normalized=True)))
             self._sentence_cache[pid] = cached
         return cached
+
+    def _shingles(self, pid: int) -> set:
+        sh = self._shingle_cache.get(pid)
+        if sh is None:
+            sh = self._shingle_cache[pid] = shingles(self.index.passages[pid].text)
+        return sh
 
     # ------------------------------------------------------------------ output
     def run(self, query: Query, top_k: int) -> list[Passage]:

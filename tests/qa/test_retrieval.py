@@ -10,7 +10,7 @@ import pytest
 from qa.retrieval import Retriever
 from qa.retrieval.aliases import AliasTable, load_aliases
 from qa.retrieval.fusion import RRF_K, lexical_weight, rrf, weighted
-from qa.retrieval.rescoring import drop_near_duplicates
+from qa.retrieval.rescoring import drop_near_duplicates, shingles
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -164,14 +164,14 @@ def test_drop_near_duplicates(bundled_docs):
     assert near_copy != a
     other_same_event = bundled_docs["000"].text[:600]
     items = [("a", a), ("other", other_same_event), ("copy", near_copy), ("a-again", a)]
-    kept = drop_near_duplicates(items, lambda x: x[1])
+    kept = drop_near_duplicates(items, lambda x: shingles(x[1]))
     assert [k for k, _ in kept] == ["a", "other"]
     # the order decides which copy survives
-    assert [k for k, _ in drop_near_duplicates(items[::-1], lambda x: x[1])] == ["a-again", "other"]
+    assert [k for k, _ in drop_near_duplicates(items[::-1], lambda x: shingles(x[1]))] == ["a-again", "other"]
     # distinct passages of one article are all kept
     paras = [p for p in text.split("\n\n") if len(p) > 200]
     assert len(paras) >= 3
-    assert drop_near_duplicates(paras, lambda x: x) == paras
+    assert drop_near_duplicates(paras, shingles) == paras
 
 
 # --------------------------------------------------------------------------- channels on the bundled index
