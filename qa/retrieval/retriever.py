@@ -130,7 +130,7 @@ class Retriever:
         out = []
         for rank, (pid, score) in enumerate(ranking, 1):
             scores = {self.method: score}
-            if self.method != "bm25" and query.vector is not None:
+            if query.vector is not None:  # the relevance gate reads the cosine, whatever the method
                 cos = dense.get(pid)
                 if cos is None:
                     cos = float(self.index.vectors([pid])[0] @ query.vector)
