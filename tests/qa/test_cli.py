@@ -21,23 +21,13 @@ REPO = Path(__file__).resolve().parents[2]
 QUESTION = "Ông Kerry gặp ông Putin ở đâu?"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One intra-op thread while this module runs: on a 2-core machine shared with other work,
-    torch's default of one thread per core makes a single query embedding ~50x slower
-    (thread spin-waits), and the results are the same."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _start(*args: str) -> subprocess.Popen:
     env = dict(os.environ)  # QA_CACHE_DIR: the test session's cache (model already converted)
     env["PYTHONIOENCODING"] = "utf-8"
-    # several run at once on few cores: one torch thread each (see _one_torch_thread)
+    # several run at once on few cores: one torch thread each (see the one_torch_thread fixture)
     env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"
     return subprocess.Popen([sys.executable, "-m", "qa", *args], cwd=REPO, env=env, text=True,
                             encoding="utf-8", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
