@@ -51,7 +51,6 @@ def run(n_passages: int = 10_000, repeats: int = 3) -> dict:
     from embeddings.vector_index import VectorIndex
     from qa import Pipeline, QAConfig
     from qa.retrieval import Retriever
-    from qa.retrieval.lexical import passage_terms
 
     results: dict = {"machine": {"cores": os.cpu_count(), "platform": platform.platform()},
                      "date": time.strftime("%Y-%m-%dT%H:%M:%S")}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 
 from embeddings.vector_index import VectorIndex
 
