@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
 from .document import Chunk, Document
 
@@ -170,9 +170,3 @@ def chunk_document(doc: Document, count_tokens: TokenCounter, config: ChunkingCo
             k += 1
         i = k
     return chunks
-
-
-def iter_sentences(chunk: Chunk, text: str) -> Iterable[tuple[int, int, str]]:
-    """(start, end, sentence text) for each sentence of a chunk, in document coordinates."""
-    for s, e in chunk.sentences:
-        yield s, e, text[s:e]

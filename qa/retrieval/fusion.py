@@ -68,10 +68,9 @@ def weighted(dense: dict[int, float], lexical: dict[int, float], w_lex: float) -
     ids = list(dense.keys() | lexical.keys())
     if not ids:
         return []
-    d = np.array([dense.get(i, 0.0) for i in ids], dtype=np.float64)
+    scaled = minmax({i: dense.get(i, 0.0) for i in ids})
+    d = np.array([scaled[i] for i in ids], dtype=np.float64)
     lex = np.array([lexical.get(i, 0.0) for i in ids], dtype=np.float64)
-    lo, hi = d.min(), d.max()
-    d = (d - lo) / (hi - lo) if hi > lo else np.ones_like(d)
     top = lex.max()
     lex = lex / top if top > 0 else lex
     s = (1 - w_lex) * d + w_lex * lex
