@@ -18,10 +18,13 @@ __all__ = ["ask", "Answer", "Citation", "Passage", "QAConfig", "Pipeline", "Inde
            "default_pipeline", "reset_default_pipeline"]
 
 
-def ask(question: str, *, config: QAConfig | None = None, top_k: int | None = None) -> Answer:
+def ask(question: str, *, config: QAConfig | None = None, top_k: int | None = None,
+        history: list[dict] | None = None) -> Answer:
     """Answer a Vietnamese or English question from the indexed articles, with citations.
 
     ``config`` selects another index, model or answerer (see :class:`QAConfig`); without it the
     default pipeline over the bundled corpus is used, built lazily once per process.
+    ``history`` holds the earlier turns of a conversation as chat messages
+    (``{"role": "user" | "assistant", "content": ...}``) so that follow-ups can be understood.
     """
-    return default_pipeline(config).ask(question, top_k=top_k)
+    return default_pipeline(config).ask(question, top_k=top_k, history=history)

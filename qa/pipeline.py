@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from corpus.chunking import ChunkingConfig, chunk_document
 from corpus.document import Document
@@ -167,8 +167,26 @@ class Pipeline:
         q = question if isinstance(question, Query) else self.query(question)
         return self.retriever.run(q, top_k or self.config.top_k)
 
-    def ask(self, question: str, *, top_k: int | None = None) -> Answer:
-        """Answer ``question`` with cited sentences from the indexed articles."""
+    def is_relevant(self, query: Query, passages: list[Passage]) -> bool:
+        """Whether the retrieved passages can answer ``query`` at all (else the answer declines)."""
+        return bool(passages) and max(p.scores.get("dense", p.score) for p in passages) >= self.config.min_relevance(query.language)
+
+    def ask(self, question: str, *, top_k: int | None = None, history: Sequence[dict] | None = None) -> Answer:
+        """Answer ``question`` with cited sentences from the indexed articles.
+
+        ``history`` is the conversation so far as chat messages (``{"role": "user" |
+        "assistant", "content": str}``, oldest first), for follow-up questions.
+        """
+        answer = None
+        for answer in self.ask_stream(question, top_k=top_k, history=history):
+            pass
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, *, top_k: int | None = None,
+                   history: Sequence[dict] | None = None) -> Iterator[Answer]:
+        """Like :meth:`ask`, but yields the answer as it grows: zero or more partial answers
+        (``partial=True``, text so far) and then the final one (``partial=False``)."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         q = self.query(question)
@@ -177,8 +195,7 @@ class Pipeline:
         passages = self.retriever.run(q, top_k or self.config.top_k)
         t2 = time.perf_counter()
         timings["retrieve"] = t2 - t1
-        relevant = bool(passages) and max(p.scores.get("dense", p.score) for p in passages) >= self.config.min_relevance(q.language)
-        if relevant:
+        if self.is_relevant(q, passages):
             answer = self.answerer.run(q, passages)
         else:
             answer = Answer(question=q.text, text=NOT_FOUND[q.language], language=q.language, citations=[],
@@ -188,7 +205,7 @@ class Pipeline:
         timings["total"] = t3 - t0
         answer.question = question
         answer.timings = timings
-        return answer
+        yield answer
 
 
 _default: Pipeline | None = None

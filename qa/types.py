@@ -58,6 +58,7 @@ class Answer:
     timings: dict[str, float]  # seconds per stage
     answerer: str = "extractive"
     found: bool = True  # False when nothing relevant was retrieved
+    partial: bool = False  # True for the intermediate answers that Pipeline.ask_stream yields
 
     def sources_text(self) -> str:
         """The numbered sources, one per line, as the CLI prints them."""
