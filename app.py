@@ -85,10 +85,14 @@ def generative_config() -> QAConfig | None:
 
 class Backends:
     """The pipelines the app answers with: the extractive one over the index, and a generative
-    one sharing its encoder and index when a model is configured. Built lazily on first use."""
+    one sharing its encoder and index when a model is configured. Built lazily on first use:
+    ``pipe`` if given, else a pipeline for ``config`` (an ``index_dir`` of its own), else the
+    default pipeline over the bundled articles."""
 
-    def __init__(self, pipe: Pipeline | None = None, generative: QAConfig | None = None):
+    def __init__(self, pipe: Pipeline | None = None, generative: QAConfig | None = None,
+                 config: QAConfig | None = None):
         self._base = pipe
+        self._config = config
         self._gen_config = generative
         self._gen: Pipeline | None = None
 
@@ -98,7 +102,10 @@ class Backends:
 
     def base(self) -> Pipeline:
         if self._base is None:
-            self._base = default_pipeline(progress=True)
+            if self._config is not None and self._config.index_dir is not None:
+                self._base = Pipeline(self._config)
+            else:
+                self._base = default_pipeline(self._config, progress=True)
         return self._base
 
     def get(self, name: str = EXTRACTIVE) -> Pipeline:
@@ -192,14 +199,15 @@ def respond(message_text: str, history: list[dict] | None = None, language: str 
         yield chat + [{"role": "assistant", "content": message("failed", error=str(exc))}], render_sources(answer, documents)
 
 
-def ask_json(question: str, language: str = "auto", top_k: int = 5) -> dict:
+def ask_json(question: str, language: str = "auto", top_k: int = 5, *,
+             backends: Backends | None = None) -> dict:
     """API endpoint ``/ask``: the final answer as JSON (text, language, citations, passages),
     or ``{"error": message}``."""
     problem = check_question(question)
     if problem is not None:
         return {"error": problem}
     try:
-        pipe = _BACKENDS.get(EXTRACTIVE)
+        pipe = (backends or _BACKENDS).get(EXTRACTIVE)
         answer = pipe.ask(question.strip(), top_k=int(top_k) if top_k else None,
                           language=language if language in ("vi", "en") else None)
     except Exception as exc:
@@ -278,10 +286,7 @@ _BACKENDS = Backends(generative=generative_config())
 
 def build_app(backends: Backends | None = None) -> gr.Blocks:
     """The Blocks app. ``backends`` defaults to the bundled-corpus index in ``QA_CACHE_DIR``."""
-    global _BACKENDS
-    if backends is not None:
-        _BACKENDS = backends
-    be = _BACKENDS
+    be = backends or _BACKENDS
     with gr.Blocks(title=T["title"], fill_width=False) as demo:
         gr.Markdown(f"## {T['title']}\n{T['intro']}")
         with gr.Tabs():
@@ -346,7 +351,11 @@ def build_app(backends: Backends | None = None) -> gr.Blocks:
             .then(_table, None, [table, pick], api_visibility="private")
         refresh.click(_table, None, [table, pick], api_visibility="private")
         demo.load(_table, None, [table, pick], api_visibility="private")
-        gr.api(ask_json, api_name="ask", concurrency_id="pipeline")
+        def ask(question: str, language: str = "auto", top_k: int = 5) -> dict:
+            """The answer to ``question`` as JSON: text with [n], language, citations, passages."""
+            return ask_json(question, language, top_k, backends=be)
+
+        gr.api(ask, api_name="ask", concurrency_id="pipeline")
     return demo
 
 
