@@ -136,6 +136,32 @@ def test_language_setting_forces_the_answer_framing(bundled_pipeline):
         bundled_pipeline.ask(q, language="fr")
 
 
+def test_generative_backend_shares_the_index_and_falls_back_to_cited_sentences(bundled_pipeline):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: the model server is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    be = app.Backends(pipe=bundled_pipeline,
+                      generative=QAConfig(answerer="generative", generator_url=f"http://127.0.0.1:{port}/v1"))
+    assert be.names == ["extractive", "generative"]
+    assert app.Backends(pipe=bundled_pipeline).names == ["extractive"]
+    gen = be.get("generative")
+    assert gen is not bundled_pipeline and gen.index is bundled_pipeline.index
+    chat, _ = _final(app.respond("Ông Kerry gặp ông Putin ở đâu?", [], "auto", 5, "generative", backends=be))
+    assert 'class="cite"' in _text(chat[-1]) and "Moskva" in _text(chat[-1])
+
+
+def test_generative_backend_is_configured_from_the_environment(monkeypatch):
+    monkeypatch.delenv("QA_GENERATOR_URL", raising=False)
+    monkeypatch.delenv("QA_GENERATOR_MODEL", raising=False)
+    assert app.generative_config() is None
+    monkeypatch.setenv("QA_GENERATOR_URL", "http://localhost:11434/v1")
+    monkeypatch.setenv("QA_GENERATOR_MODEL", "qwen2.5:3b")
+    cfg = app.generative_config()
+    assert (cfg.answerer, cfg.generator_url, cfg.generator_model) == ("generative", "http://localhost:11434/v1", "qwen2.5:3b")
+
+
 @pytest.mark.parametrize("question, key", [("", "Please type a question"), ("   \n", "Please type a question"),
                                            ("x" * (app.MAX_QUESTION_CHARS + 1), "too long")])
 def test_respond_explains_bad_questions(question, key):
