@@ -125,6 +125,11 @@ class Backends:
 
 # --------------------------------------------------------------------------- chat
 
+def render(answer: Answer, documents=None, turn: int = 0) -> str:
+    """The chat message for ``answer`` (see :func:`webapp.render.render_answer`)."""
+    return render_answer(answer, documents, turn)
+
+
 def check_question(question: str) -> str | None:
     """The message to show instead of an answer, or None when the question can be asked."""
     if not isinstance(question, str) or not question.strip():
