@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,10 @@ log = logging.getLogger("app")
 #: MLQA dev questions are all under 300 characters); longer input is most likely a pasted
 #: article, and the query encoder would cut it at 512 tokens anyway.
 MAX_QUESTION_CHARS = 500
+
+#: Most passages the settings allow: beyond 10 the extra passages rarely hold the answer (the
+#: answerer cites at most two sentences) and the sources panel gets long.
+MAX_TOP_K = 10
 
 #: Example questions, answered by the bundled articles (Vietnamese and English).
 EXAMPLES = [
@@ -95,27 +100,30 @@ class Backends:
         self._config = config
         self._gen_config = generative
         self._gen: Pipeline | None = None
+        self._lock = threading.Lock()  # two first requests must not build two pipelines
 
     @property
     def names(self) -> list[str]:
         return [EXTRACTIVE] + ([GENERATIVE] if self._gen_config is not None else [])
 
     def base(self) -> Pipeline:
-        if self._base is None:
-            if self._config is not None and self._config.index_dir is not None:
-                self._base = Pipeline(self._config)
-            else:
-                self._base = default_pipeline(self._config, progress=True)
-        return self._base
+        with self._lock:
+            if self._base is None:
+                if self._config is not None and self._config.index_dir is not None:
+                    self._base = Pipeline(self._config)
+                else:
+                    self._base = default_pipeline(self._config, progress=True)
+            return self._base
 
     def get(self, name: str = EXTRACTIVE) -> Pipeline:
         base = self.base()
         if name != GENERATIVE or self._gen_config is None:
             return base
-        if self._gen is None:
-            cfg = self._gen_config.with_(index_dir=base.config.index_dir)
-            self._gen = Pipeline(cfg, encoder=base.encoder, index=base.index)
-        return self._gen
+        with self._lock:
+            if self._gen is None:
+                cfg = self._gen_config.with_(index_dir=base.config.index_dir)
+                self._gen = Pipeline(cfg, encoder=base.encoder, index=base.index)
+            return self._gen
 
     def refresh(self) -> None:
         """After the index changed through the base pipeline: let the other one see it."""
@@ -151,17 +159,27 @@ def _content_text(message: dict) -> str:
 
 
 def _plain_history(history: list[dict]) -> list[dict]:
-    """The chat so far as the pipeline wants it: plain-text turns (answers without their sources)."""
-    out = []
+    """The chat so far as the pipeline wants it: plain-text turns (answers without their
+    sources); turns that got a message instead of an answer are left out."""
+    out: list[dict] = []
     for m in history or []:
-        role = m.get("role")
-        if role not in ("user", "assistant"):
-            continue
-        text = _content_text(m)
-        if role == "assistant":
-            text = plain_text(text)
-        out.append({"role": role, "content": text})
+        role, text = m.get("role"), _content_text(m)
+        if role == "user":
+            out.append({"role": "user", "content": text})
+        elif role == "assistant":
+            if '<div class="answer' in text:
+                out.append({"role": "assistant", "content": plain_text(text)})
+            elif out and out[-1]["role"] == "user":
+                out.pop()
     return out
+
+
+def _top_k(value) -> int | None:
+    """The passages setting as an int in 1..MAX_TOP_K (None: the configured default)."""
+    try:
+        return max(1, min(int(value), MAX_TOP_K)) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def respond(message_text: str, history: list[dict] | None = None, language: str = "auto",
@@ -195,7 +213,7 @@ def respond(message_text: str, history: list[dict] | None = None, language: str 
     documents = pipe.index.documents
     answer: Answer | None = None
     try:
-        for answer in pipe.ask_stream(question, top_k=int(top_k) if top_k else None,
+        for answer in pipe.ask_stream(question, top_k=_top_k(top_k),
                                       history=_plain_history(history), language=lang):
             msg = {"role": "assistant", "content": render_answer(answer, documents, turn)}
             yield chat + [msg], render_sources(answer, documents)
@@ -213,7 +231,7 @@ def ask_json(question: str, language: str = "auto", top_k: int = 5, *,
         return {"error": problem}
     try:
         pipe = (backends or _BACKENDS).get(EXTRACTIVE)
-        answer = pipe.ask(question.strip(), top_k=int(top_k) if top_k else None,
+        answer = pipe.ask(question.strip(), top_k=_top_k(top_k),
                           language=language if language in ("vi", "en") else None)
     except Exception as exc:
         return {"error": message("failed", error=str(exc))}
@@ -311,7 +329,7 @@ def build_app(backends: Backends | None = None) -> gr.Blocks:
                     with gr.Column(scale=2, min_width=280):
                         with gr.Accordion(T["settings"], open=False):
                             language = gr.Radio(LANGUAGE_CHOICES, value="auto", label=T["language"])
-                            top_k = gr.Slider(1, 10, value=QAConfig().top_k, step=1, label=T["top_k"])
+                            top_k = gr.Slider(1, MAX_TOP_K, value=QAConfig().top_k, step=1, label=T["top_k"])
                             backend = gr.Radio([(T["backend_extractive"], EXTRACTIVE), (T["backend_generative"], GENERATIVE)]
                                                if len(be.names) > 1 else [(T["backend_extractive"], EXTRACTIVE)],
                                                value=EXTRACTIVE, label=T["backend"], visible=len(be.names) > 1)

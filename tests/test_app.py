@@ -120,6 +120,9 @@ def test_respond_follow_up_passes_plain_history(bundled_pipeline):
     assert 'href="#src-1-1"' in _text(chat2[-1])  # second turn: its own source ids
     history = app._plain_history(chat)
     assert history[1]["content"].startswith("Tổng thống Nga Vladimir Putin") and "<" not in history[1]["content"]
+    # a turn that got a message instead of an answer is not handed on as history
+    chat3, _ = _final(app.respond("   ", chat2, backends=be))
+    assert app._plain_history(chat3) == app._plain_history(chat2) and len(app._plain_history(chat2)) == 4
 
 
 def test_language_setting_forces_the_answer_framing(bundled_pipeline):
