@@ -397,7 +397,7 @@ def use_persistent_storage() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "bm25s", "urllib3"):
+    for noisy in ("httpx", "bm25s", "urllib3", "faiss.loader"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     use_persistent_storage()
     _BACKENDS.base()  # build (first start) or load the index before the page comes up
