@@ -274,9 +274,9 @@ def upload(files, progress=gr.Progress(track_tqdm=True), *, backends: Backends |
     lines = [message("upload_summary", added=report.added, skipped=report.skipped, rejected=report.rejected), ""]
     for f in report.files:
         if f.rejected:
-            lines.append(f"- ❌ `{_md_code(f.name)}`: {f.rejected}")
+            lines.append(f"- `{_md_code(f.name)}` — **{T['rejected']}**: {f.rejected}")
         else:
-            lines.append(f"- ✅ `{_md_code(f.name)}`: "
+            lines.append(f"- `{_md_code(f.name)}` — "
                          + message_inline("file_added", added=len(f.added), skipped=len(f.skipped)))
     return "\n".join(lines)
 

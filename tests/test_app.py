@@ -247,6 +247,7 @@ def test_ingest_reports_added_duplicates_and_rejections(upload_pipe, tmp_path):
     assert "unsupported file type .docx" in by_name["bao.docx"].rejected
     assert "too large" in by_name["huge.txt"].rejected
     assert "unreadable file" in by_name["hong.jsonl"].rejected and "line 2" in by_name["hong.jsonl"].rejected
+    assert str(tmp_path) not in by_name["hong.jsonl"].rejected  # no server paths in messages
     assert "no text" in by_name["rong.txt"].rejected
     assert len(by_name["tin.jsonl"].added) == 1
     assert (report.added, report.skipped, report.rejected) == (2, 1, 4)

@@ -54,6 +54,7 @@ T = {
     "remove": _bi("Xoá khỏi chỉ mục", "Remove from the index"),
     "refresh": _bi("Làm mới", "Refresh"),
     "reading": _bi("Đang đọc", "Reading"),
+    "rejected": _bi("từ chối", "rejected"),
     "indexing": _bi("Đang lập chỉ mục", "Indexing"),
 }
 
@@ -75,8 +76,8 @@ MESSAGES = {
     "unsupported": ("loại tệp {ext} không được hỗ trợ (chỉ {allowed})",
                     "unsupported file type {ext} (only {allowed})"),
     "too_big": ("tệp quá lớn ({size} MB; tối đa {max} MB)", "file too large ({size} MB; at most {max} MB)"),
-    "unreadable": ("không đọc được tệp: {error}", "unreadable file: {error}"),
-    "no_text": ("không tìm thấy văn bản nào trong tệp{detail}", "no text found in the file{detail}"),
+    "unreadable": ("không đọc được tệp", "unreadable file"),  # + ": <the reader's message>"
+    "no_text": ("không tìm thấy văn bản nào trong tệp", "no text found in the file"),  # + a warning if any
     "upload_summary": ("Đã thêm {added} bài, bỏ qua {skipped} bài trùng, từ chối {rejected} tệp.",
                        "Added {added} article(s), skipped {skipped} duplicate(s), rejected {rejected} file(s)."),
     "file_added": ("thêm {added} bài, bỏ qua {skipped} bài trùng", "added {added}, skipped {skipped} duplicate(s)"),
@@ -92,7 +93,8 @@ def message(key: str, **fields) -> str:
     return f"{vi.format(**fields)}  \n{en.format(**fields)}"
 
 
-def message_inline(key: str, **fields) -> str:
-    """The message ``key`` in both languages on one line (for table cells and lists)."""
+def message_inline(key: str, detail: str = "", **fields) -> str:
+    """The message ``key`` in both languages on one line (for lists), then ``": detail"`` once
+    when given (a reader's own message, in English, is not repeated per language)."""
     vi, en = MESSAGES[key]
-    return f"{vi.format(**fields)}{SEP}{en.format(**fields)}"
+    return f"{vi.format(**fields)}{SEP}{en.format(**fields)}" + (f": {detail}" if detail else "")

@@ -129,17 +129,20 @@ def _check(name: str, size: int) -> str:
     return ""
 
 
-def _read(path: Path) -> tuple[list[Document], str]:
-    """The file's documents, or the reason it gives none."""
+def _read(path: Path, name: str) -> tuple[list[Document], str]:
+    """The file's documents, or the reason it gives none (the server path in a reader's
+    message is replaced by the name the user knows)."""
+    def public(text: str) -> str:
+        return text.replace(str(path), name)
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             docs = read_path(path)
         except Exception as exc:  # every reader failure is reported, never raised to the UI
-            return [], message_inline("unreadable", error=str(exc) or type(exc).__name__)
+            return [], message_inline("unreadable", detail=public(str(exc) or type(exc).__name__))
     if not docs:
-        detail = "".join(f": {w.message}" for w in caught[:1])
-        return [], message_inline("no_text", detail=detail)
+        return [], message_inline("no_text", detail=public(str(caught[0].message)) if caught else "")
     return docs, ""
 
 
@@ -162,7 +165,7 @@ def ingest(pipe, files: Sequence[tuple[str, str | Path]], *, folder: Path | None
         try:
             size = src.stat().st_size
         except OSError as exc:
-            fr.rejected = message_inline("unreadable", error=str(exc))
+            fr.rejected = message_inline("unreadable", detail=type(exc).__name__)
             continue
         fr.rejected = _check(name, size)
         if fr.rejected:
@@ -170,10 +173,10 @@ def ingest(pipe, files: Sequence[tuple[str, str | Path]], *, folder: Path | None
         try:
             saved = _store(src, folder, name)
         except (OSError, ValueError) as exc:
-            fr.rejected = message_inline("unreadable", error=str(exc))
+            fr.rejected = message_inline("unreadable", detail=str(exc).replace(str(folder), "…"))
             continue
         fr.saved_as = saved.name
-        docs, why = _read(saved)
+        docs, why = _read(saved, name)
         if why:
             fr.rejected = why
             _forget(saved, pipe)
