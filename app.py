@@ -25,7 +25,7 @@ from pathlib import Path
 import gradio as gr
 
 from qa import Answer, Pipeline, QAConfig, default_pipeline
-from webapp.render import CITE_JS, plain_text, render_answer, render_sources
+from webapp.render import CITE_JS, escape, plain_text, render_answer, render_sources
 from webapp.ui_text import LANGUAGE_CHOICES, T, message, message_inline
 from webapp.uploads import MAX_UPLOAD_BYTES, document_rows, ingest, remove_documents
 
@@ -165,7 +165,7 @@ def _plain_history(history: list[dict]) -> list[dict]:
     for m in history or []:
         role, text = m.get("role"), _content_text(m)
         if role == "user":
-            out.append({"role": "user", "content": text})
+            out.append({"role": "user", "content": plain_text(text)})
         elif role == "assistant":
             if '<div class="answer' in text:
                 out.append({"role": "assistant", "content": plain_text(text)})
@@ -195,16 +195,22 @@ def respond(message_text: str, history: list[dict] | None = None, language: str 
     turn = sum(1 for m in history if m.get("role") == "user")
     problem = check_question(message_text)
     if problem is not None:
-        yield history + [{"role": "user", "content": message_text or ""},
+        yield history + [{"role": "user", "content": escape(message_text or "")},
                          {"role": "assistant", "content": problem}], render_sources(None)
         return
     question = message_text.strip()
-    chat = history + [{"role": "user", "content": question}]
+    chat = history + [{"role": "user", "content": escape(question)}]
     try:
-        pipe = backends.get(backend)
+        backends.base()
     except Exception as exc:  # the index cannot be loaded or built
         log.exception("index unavailable")
         yield chat + [{"role": "assistant", "content": message("index_missing", error=str(exc))}], render_sources(None)
+        return
+    try:
+        pipe = backends.get(backend)
+    except Exception as exc:  # e.g. the generative model's folder does not exist
+        log.exception("backend unavailable")
+        yield chat + [{"role": "assistant", "content": message("failed", error=str(exc))}], render_sources(None)
         return
     if not pipe.index.documents:
         yield chat + [{"role": "assistant", "content": message("index_empty")}], render_sources(None)

@@ -120,6 +120,10 @@ def test_respond_follow_up_passes_plain_history(bundled_pipeline):
     assert 'href="#src-1-1"' in _text(chat2[-1])  # second turn: its own source ids
     history = app._plain_history(chat)
     assert history[1]["content"].startswith("Tổng thống Nga Vladimir Putin") and "<" not in history[1]["content"]
+    # the question is shown escaped and handed on as typed
+    chat4, _ = _final(app.respond("Kerry <b>gặp</b> Putin ở đâu?", [], backends=be))
+    assert _text(chat4[0]) == "Kerry &lt;b&gt;gặp&lt;/b&gt; Putin ở đâu?"
+    assert app._plain_history(chat4)[0]["content"] == "Kerry <b>gặp</b> Putin ở đâu?"
     # a turn that got a message instead of an answer is not handed on as history
     chat3, _ = _final(app.respond("   ", chat2, backends=be))
     assert app._plain_history(chat3) == app._plain_history(chat2) and len(app._plain_history(chat2)) == 4
