@@ -7,6 +7,7 @@ index over the bundled articles in the user cache, created on first use.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -171,22 +172,26 @@ class Pipeline:
         """Whether the retrieved passages can answer ``query`` at all (else the answer declines)."""
         return bool(passages) and max(p.scores.get("dense", p.score) for p in passages) >= self.config.min_relevance(query.language)
 
-    def ask(self, question: str, *, top_k: int | None = None, history: Sequence[dict] | None = None) -> Answer:
+    def ask(self, question: str, *, top_k: int | None = None, history: Sequence[dict] | None = None,
+            language: str | None = None) -> Answer:
         """Answer ``question`` with cited sentences from the indexed articles.
 
         ``history`` is the conversation so far as chat messages (``{"role": "user" |
-        "assistant", "content": str}``, oldest first), for follow-up questions.
+        "assistant", "content": str}``, oldest first), for follow-up questions. ``language``
+        ("vi"/"en") forces the language of the answer's framing; None follows the question.
         """
         answer = None
-        for answer in self.ask_stream(question, top_k=top_k, history=history):
+        for answer in self.ask_stream(question, top_k=top_k, history=history, language=language):
             pass
         assert answer is not None
         return answer
 
     def ask_stream(self, question: str, *, top_k: int | None = None,
-                   history: Sequence[dict] | None = None) -> Iterator[Answer]:
+                   history: Sequence[dict] | None = None, language: str | None = None) -> Iterator[Answer]:
         """Like :meth:`ask`, but yields the answer as it grows: zero or more partial answers
         (``partial=True``, text so far) and then the final one (``partial=False``)."""
+        if language not in (None, "vi", "en"):
+            raise ValueError(f"language must be None, 'vi' or 'en', not {language!r}")
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         q = self.query(question)
@@ -195,7 +200,10 @@ class Pipeline:
         passages = self.retriever.run(q, top_k or self.config.top_k)
         t2 = time.perf_counter()
         timings["retrieve"] = t2 - t1
-        if self.is_relevant(q, passages):
+        relevant = self.is_relevant(q, passages)
+        if language is not None:  # retrieval used the detected language; the answer uses this one
+            q = dataclasses.replace(q, language=language)
+        if relevant:
             answer = self.answerer.run(q, passages)
         else:
             answer = Answer(question=q.text, text=NOT_FOUND[q.language], language=q.language, citations=[],
