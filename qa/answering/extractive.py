@@ -54,8 +54,9 @@ class SentenceWeights:
     multiply values in [0, 1] (a grid over them and a fitted listwise model gained < 2 points
     of top-1 accuracy on held-out halves of the dev set, so they stay). ``second_margin`` is
     how close (in score units) the runner-up must come to the best sentence to be added, and
-    it is only added from the best sentence's own passage: 1.0 (vs 0.2-0.5) adds ~3 points
-    of containment at equal citation precision, and the median answer stays under 40 words.
+    it is only added from the best sentence's own passage: 1.0 (vs 0.35) adds ~2 points of
+    containment and of citation precision (vi) for ~6 more words; the median answer stays
+    at ~40 words (BENCHMARKS.md, "Sentence selection").
     """
 
     dense: float = 10.0

@@ -23,7 +23,7 @@ passage, share of question words unknown to the index, answer-type match) did no
 held-out folds, so the gate stays one threshold per language.
 
 The false-answer rate stays far above the 10% target: questions about absent topics are
-mostly refused (vi 70%, en 50%), but near misses (the same people and places, a fact the
+refused more often (vi 70%, en 50%), but near misses (the same people and places, a fact the
 articles do not give: "Ngoại trưởng Lavrov sinh năm nào?") score like answerable questions
 on every signal we have. Telling them apart needs reading comprehension (a QA or NLI model),
 which the offline default does not have.
