@@ -19,7 +19,14 @@ method, over the same passages and encoder. Per method and language it reports:
   compared after NFC + tone normalization + casefold + whitespace collapsing, citation
   markers removed), citation precision (share of all citations whose passage contains a gold
   answer), share of questions answered (at least one citation), mean answer length in words
-  (answered questions), and ``ask()`` latency p50/p95.
+  (answered questions), and ``ask()`` latency p50/p95;
+* refusals: the refusal rate on the (all answerable) QA set's questions, and the false-answer
+  rate on an unanswerable set (``--unanswerable``, default
+  ``qa/evalsets/unanswerable-vnnews.jsonl``): share of its questions that got an answer
+  instead of a refusal, overall and for the "absent" (topic not covered) and "near-miss"
+  (known entities, absent fact) kinds. Rows marked ``"corpus": "dev"`` are asked against
+  the QA set's index, rows marked ``"bundled"`` against an index of the bundled articles
+  (built in memory with the same encoder), each with the method under evaluation.
 
 Results go to ``<out>/eval.json`` (numbers, per-question details and run metadata) and
 ``<out>/eval.md`` (the table), and the table is printed.
@@ -52,7 +59,8 @@ from corpus.normalize import normalize_text
 __all__ = [
     "EvalContext", "EvalQuestion", "QASet", "load_qa_set",
     "recall_at_k", "mrr_at_k", "context_rank", "answer_key", "contains_answer", "strip_citation_markers",
-    "citation_precision", "percentile", "word_count",
+    "citation_precision", "percentile", "word_count", "UnanswerableQuestion", "load_unanswerable",
+    "answer_rate", "DEFAULT_UNANSWERABLE",
     "eval_index_dir", "build_pipeline", "method_pipeline", "prepare_queries", "run_eval", "format_table", "write_results", "main",
 ]
 
@@ -61,6 +69,7 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "eval" / "mlqa-vi-dev"
 DEFAULT_OUT = Path("bench-results") / "eval"
+DEFAULT_UNANSWERABLE = REPO_ROOT / "qa" / "evalsets" / "unanswerable-vnnews.jsonl"
 METHODS = ("dense", "bm25", "rrf", "hybrid")
 LANGUAGES = ("vi", "en")
 #: Passages ranked per question for the retrieval metrics.
@@ -167,7 +176,50 @@ def _read_jsonl(path: Path) -> Iterable[dict]:
                     raise ValueError(f"{path}:{n}: invalid JSON ({exc})") from None
 
 
+@dataclass(frozen=True)
+class UnanswerableQuestion:
+    """A question the corpus named by ``corpus`` ("dev" or "bundled") cannot answer."""
+
+    id: str
+    corpus: str
+    kind: str  # "absent" (topic not covered) or "near-miss" (known entities, absent fact)
+    question_vi: str | None
+    question_en: str | None
+
+    def text(self, language: str) -> str | None:
+        return {"vi": self.question_vi, "en": self.question_en}.get(language)
+
+
+def load_unanswerable(path: str | Path) -> list[UnanswerableQuestion]:
+    """Read an unanswerable set (JSON lines ``{id, corpus, kind, question_vi, question_en}``).
+
+    Raises FileNotFoundError when missing, ValueError on a malformed row.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"unanswerable set not found: {path}")
+    out = []
+    for n, row in enumerate(_read_jsonl(path), 1):
+        try:
+            q = UnanswerableQuestion(str(row["id"]), row["corpus"], row["kind"], row.get("question_vi") or None,
+                                     row.get("question_en") or None)
+        except KeyError as exc:
+            raise ValueError(f"{path}:{n}: missing field {exc}") from None
+        if q.corpus not in ("dev", "bundled") or q.kind not in ("absent", "near-miss"):
+            raise ValueError(f"{path}:{n}: corpus must be dev or bundled and kind absent or near-miss")
+        out.append(q)
+    return out
+
+
 # ------------------------------------------------------------------------------------- metrics
+def answer_rate(found: Sequence[bool]) -> float | None:
+    """Share of questions that got an answer rather than a refusal; None for no questions.
+
+    On answerable questions ``1 - answer_rate`` is the refusal rate; on unanswerable ones
+    ``answer_rate`` is the false-answer rate."""
+    return sum(map(bool, found)) / len(found) if found else None
+
+
 def recall_at_k(ranks: Sequence[int | None], k: int) -> float:
     """Share of questions whose gold rank (1-based; None = not retrieved) is at most ``k``."""
     if not ranks:
@@ -398,12 +450,16 @@ def prepare_queries(base, texts: Sequence[str], *, batch_size: int = 64, progres
 
 def run_eval(base, qa: QASet, methods: Sequence[str] = METHODS, *, answers: bool = True,
              limit: int | None = None, languages: Sequence[str] = LANGUAGES, depth: int = RANK_DEPTH,
-             factory: Callable[[object, str], object] | None = None, progress: bool = True) -> dict:
+             factory: Callable[[object, str], object] | None = None, progress: bool = True,
+             unanswerable: Sequence[UnanswerableQuestion] = (), bundled_base=None) -> dict:
     """Evaluate every method in ``methods`` on ``qa`` with the index of ``base``.
 
     ``base`` is a pipeline whose index holds the documents of ``qa`` (see :func:`build_pipeline`);
     ``factory(base, method)`` makes the pipeline of one method (default :func:`method_pipeline`).
     A method that raises gets an error row instead of numbers; the others still run.
+    With ``answers``, each ``unanswerable`` question is asked too: "dev" rows through the
+    method's pipeline, "bundled" rows through ``factory(bundled_base, method)`` (skipped
+    when ``bundled_base`` is None).
     Returns ``{"meta": {...}, "results": [row per method x language]}``.
     """
     factory = factory or method_pipeline
@@ -423,8 +479,12 @@ def run_eval(base, qa: QASet, methods: Sequence[str] = METHODS, *, answers: bool
     results: list[dict] = []
     for method in methods:
         try:
-            rows = _eval_method(factory(base, method), method, items, queries, doc_of, passage_doc,
+            pipe = factory(base, method)
+            rows = _eval_method(pipe, method, items, queries, doc_of, passage_doc,
                                 languages, answers=answers, depth=depth, progress=progress)
+            if answers and unanswerable:
+                bpipe = factory(bundled_base, method) if bundled_base is not None else None
+                _eval_unanswerable(rows, {"dev": pipe, "bundled": bpipe}, unanswerable)
         except Exception as exc:  # noqa: BLE001 - one broken method must not sink the run
             log.error("method %s failed:\n%s", method, traceback.format_exc())
             err = f"{type(exc).__name__}: {exc}"
@@ -441,6 +501,8 @@ def run_eval(base, qa: QASet, methods: Sequence[str] = METHODS, *, answers: bool
                  "questions_used": len(questions), "contexts_sha256": qa.contexts_sha256},
         "index": {"documents": len(base.index.documents), "passages": len(base.index)},
         "methods": list(methods), "languages": list(languages), "answers": answers, "limit": limit,
+        "unanswerable": {"questions": len(unanswerable),
+                         "bundled_index": bundled_base is not None and any(u.corpus == "bundled" for u in unanswerable)},
         "rank_depth": depth, "recall_ks": list(RECALL_KS), "mrr_k": MRR_K,
         "seconds": round(time.perf_counter() - t_start, 2),
     }
@@ -517,6 +579,8 @@ def _eval_method(pipe, method: str, items, queries, doc_of, passage_doc, languag
                 "supported_citations": sum(r["supported_citations"] for r in recs),
                 "answered": _mean([float(r["answered"]) for r in recs]),
                 "words_mean": _mean([r["words"] for r in answered]),
+                "words_median": percentile([r["words"] for r in answered], 50),
+                "refusal_rate": 1 - _mean([float(r["answered"]) for r in recs]) if recs else None,
                 "latency_ms_p50": percentile(lat, 50),
                 "latency_ms_p95": percentile(lat, 95),
             })
@@ -525,12 +589,36 @@ def _eval_method(pipe, method: str, items, queries, doc_of, passage_doc, languag
     return rows
 
 
+def _eval_unanswerable(rows: list[dict], pipes: dict, unanswerable: Sequence[UnanswerableQuestion]) -> None:
+    """Ask the unanswerable questions and add false-answer rates to each language's row."""
+    for row in rows:
+        if "answer_error" in row or "containment" not in row:
+            continue
+        lang = row["language"]
+        recs = []
+        for u in unanswerable:
+            pipe, text = pipes.get(u.corpus), u.text(lang)
+            if pipe is None or not text:
+                continue
+            ans = pipe.ask(text)
+            recs.append({"id": u.id, "corpus": u.corpus, "kind": u.kind, "answered": bool(ans.found and ans.citations),
+                         "answer": ans.text})
+        row["unanswerable_n"] = len(recs)
+        row["false_answer_rate"] = answer_rate([r["answered"] for r in recs])
+        for kind in ("absent", "near-miss"):
+            row[f"false_answer_rate_{kind.replace('-', '_')}"] = answer_rate(
+                [r["answered"] for r in recs if r["kind"] == kind])
+        row["unanswerable"] = recs
+
+
 # -------------------------------------------------------------------------------------- output
 _COLUMNS = [  # (header, key, format)
     ("R@1", "recall@1", "{:.3f}"), ("R@5", "recall@5", "{:.3f}"), ("R@20", "recall@20", "{:.3f}"),
     ("MRR@10", "mrr@10", "{:.3f}"), ("contain.", "containment", "{:.3f}"),
     ("cit. prec.", "citation_precision", "{:.3f}"), ("answered", "answered", "{:.3f}"),
-    ("words", "words_mean", "{:.1f}"), ("p50 ms", "latency_ms_p50", "{:.0f}"), ("p95 ms", "latency_ms_p95", "{:.0f}"),
+    ("words", "words_mean", "{:.1f}"), ("words p50", "words_median", "{:.0f}"),
+    ("refused", "refusal_rate", "{:.3f}"), ("false ans.", "false_answer_rate", "{:.3f}"),
+    ("p50 ms", "latency_ms_p50", "{:.0f}"), ("p95 ms", "latency_ms_p95", "{:.0f}"),
 ]
 
 
@@ -573,7 +661,10 @@ def _markdown(results: dict) -> str:
         f"R@k / MRR@10: rank of the gold context among distinct contexts of the top {m['rank_depth']} passages. "
         "contain.: a gold answer occurs in the answer text (NFC, tone placement, casefold, whitespace). "
         "cit. prec.: share of all citations whose passage contains a gold answer. answered: share of questions "
-        "with at least one citation. words: mean answer length of answered questions. p50/p95: `ask()` latency.",
+        "with at least one citation. words / words p50: mean / median answer length of answered questions. "
+        "refused: share of the (answerable) questions the relevance gate declined. false ans.: share of the "
+        f"{m.get('unanswerable', {}).get('questions', 0)} unanswerable questions per language that got an answer "
+        "(by kind in eval.json). p50/p95: `ask()` latency.",
         "",
     ]
     return "\n".join(lines)
@@ -645,6 +736,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     ap.add_argument("--model", default=None, help="embedding model (default: the QAConfig default)")
     ap.add_argument("--device", default=None, help="torch device for the embedder (default: cpu)")
+    ap.add_argument("--unanswerable", type=Path, default=DEFAULT_UNANSWERABLE,
+                    help="unanswerable questions for the false-answer rate (default: %(default)s)")
+    ap.add_argument("--no-unanswerable", action="store_true", help="skip the unanswerable set")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -656,6 +750,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--limit must be at least 1")
     try:
         qa = load_qa_set(args.data)
+        unanswerable = [] if args.no_unanswerable or args.no_answers else load_unanswerable(args.unanswerable)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -670,7 +765,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = not args.quiet
     t0 = time.perf_counter()
     base, index_info = build_pipeline(qa, QAConfig(**kwargs), rebuild=args.no_cache, progress=progress)
-    results = run_eval(base, qa, methods, answers=not args.no_answers, limit=args.limit, progress=progress)
+    bundled_base = None
+    if any(u.corpus == "bundled" for u in unanswerable):
+        from corpus import load_bundled
+
+        from .pipeline import Pipeline
+
+        bundled_base = Pipeline(base.config, encoder=base.encoder, in_memory=True)
+        bundled_base.add_documents(load_bundled())
+    results = run_eval(base, qa, methods, answers=not args.no_answers, limit=args.limit, progress=progress,
+                       unanswerable=unanswerable, bundled_base=bundled_base)
     results["meta"]["index"].update(index_info)
     results["meta"]["seconds"] = round(time.perf_counter() - t0, 2)
     jpath, mpath = write_results(results, args.out)

@@ -169,8 +169,13 @@ class Pipeline:
         return self.retriever.run(q, top_k or self.config.top_k)
 
     def is_relevant(self, query: Query, passages: list[Passage]) -> bool:
-        """Whether the retrieved passages can answer ``query`` at all (else the answer declines)."""
-        return bool(passages) and max(p.scores.get("dense", p.score) for p in passages) >= self.config.min_relevance(query.language)
+        """Whether the retrieved passages can answer ``query`` at all (else the answer declines).
+
+        One calibrated cosine threshold per language (see qa/answering/relevance.py)."""
+        from .answering.relevance import is_relevant
+
+        thresholds = {lang: self.config.min_relevance(lang) for lang in ("vi", "en")}
+        return is_relevant(query, passages, thresholds, getattr(self.index, "sentence_vectors", None))
 
     def ask(self, question: str, *, top_k: int | None = None, history: Sequence[dict] | None = None,
             language: str | None = None) -> Answer:

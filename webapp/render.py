@@ -128,6 +128,8 @@ def render_answer(answer: Answer, documents: Mapping[str, Document] | None = Non
     documents = documents or {}
     known = {c.n for c in answer.citations}
     body = _link_markers(answer.text, known, turn)
+    # The extractive answer leads with its short answer span in Markdown bold ("**Moskva** – …").
+    body = _LEAD.sub(r"<strong>\1</strong>", body, count=1)
     if answer.partial:
         return f'<div class="answer partial">{body} ▍</div>'
     out = [f'<div class="answer">{body}</div>']
@@ -175,6 +177,8 @@ def render_sources(answer: Answer | None, documents: Mapping[str, Document] | No
 
 
 _TAG = re.compile(r"<[^>]+>")
+#: The bold lead span of an answer once escaped (``*`` is written as ``&#42;``).
+_LEAD = re.compile(r"^&#42;&#42;(.+?)&#42;&#42;")
 
 
 def plain_text(message_html: str) -> str:
@@ -183,5 +187,6 @@ def plain_text(message_html: str) -> str:
     cut = message_html.find('<div class="sources">')
     if cut >= 0:
         message_html = message_html[:cut]
+    message_html = message_html.replace("<strong>", "**").replace("</strong>", "**")
     text = _TAG.sub("", message_html.replace("<br>", "\n"))
     return html.unescape(text).replace("▍", "").strip()

@@ -11,16 +11,17 @@ import re
 
 from corpus.normalize import fold_diacritics
 
-__all__ = ["answer_type", "type_match"]
+__all__ = ["answer_type", "type_match", "answer_span"]
 
 # Patterns on folded (tone-less, lower-case) questions. Order matters: "năm nào" is a date
 # question before "nào" makes it anything else.
 _TYPES: list[tuple[str, re.Pattern]] = [
-    ("number", re.compile(r"\b(bao nhieu|may (nguoi|lan|nam|ngay|thang|gio)|how (many|much|long|old|far)|"
-                          r"what (percentage|percent|number)|ti le|phan tram)\b")),
+    ("number", re.compile(r"\b(bao nhieu|bao lau|may (nguoi|lan|nam|ngay|thang|gio|tuoi|con)|"
+                          r"how (many|much|long|old|far|tall|high|large|big)|"
+                          r"what (percentage|percent|number|proportion)|ti le|phan tram)\b")),
     ("date", re.compile(r"\b(khi nao|bao gio|nam nao|ngay nao|thang nao|luc nao|thoi gian nao|thoi diem nao|"
                         r"the ky nao|thap ky nao|when|what (year|date|day|month|century|time)|which (year|century))\b")),
-    ("person", re.compile(r"\b(ai|nguoi nao|who|whom|whose)\b")),
+    ("person", re.compile(r"\b(ai(?! cap)|nguoi nao|who|whom|whose)\b")),
     ("place", re.compile(r"\b(o dau|tai dau|noi nao|cho nao|dau|where|what (city|country|place|region)|"
                          r"which (city|country|place|region)|thanh pho nao|nuoc nao|quoc gia nao)\b")),
 ]
@@ -59,3 +60,71 @@ def type_match(kind: str | None, sentence: str, question: str) -> float:
     if kind == "place":
         return 1.0 if _PLACE.search(sentence) and new else (0.5 if new else 0.0)
     return 0.0
+
+
+# ------------------------------------------------------------------------------ answer spans
+_DATE_SPAN = re.compile(
+    r"(?:ngày\s+\d{1,2}\s+tháng\s+\d{1,2}(?:\s*(?:năm|,)\s*\d{3,4})?"
+    r"|tháng\s+\d{1,2}\s*(?:năm|,|/)\s*\d{3,4}"
+    r"|\d{1,2}\s*[/-]\s*\d{1,2}(?:\s*[/-]\s*\d{2,4})?"
+    r"|năm\s+\d{3,4}|thế kỷ\s+(?:[XVI]+|\d+)|thập niên\s+\d{2,4}"
+    r"|\b1\d{3}\b|\b20\d{2}\b)", re.I | re.U)
+_NUMBER_SPAN = re.compile(r"\d[\d.,]*(?:\s*%|(?:\s+(?:triệu|tỷ|nghìn|ngàn|trăm))?(?:\s+[^\W\d]+){0,2})", re.U)
+#: Words after a number that belong to the answer ("40 ngày", "3 giờ", "500 người Nga"):
+#: a span stops at the first word that is not lower-case or is a function word.
+_STOP = {"và", "của", "ở", "tại", "trong", "là", "được", "với", "cho", "đã", "sẽ", "khi", "từ", "đến", "năm",
+         "vào", "theo", "này", "đó", "các", "những", "mà", "thì", "nhưng", "hay", "hoặc"}
+
+
+def _new(span: str, folded_question: str) -> bool:
+    return fold_diacritics(span) not in folded_question
+
+
+def _number_span(sentence: str, fq: str) -> str | None:
+    for m in _NUMBER_SPAN.finditer(sentence):
+        words = m.group(0).split()
+        keep = [words[0]]
+        for w in words[1:]:
+            if w.lower() != w or w in _STOP or not w.isalpha():
+                break
+            keep.append(w)
+        span = " ".join(keep[:2]).rstrip(".,")  # number + one unit word: "3 giờ", "40 ngày"
+        if _new(span, fq) and not re.fullmatch(r"(1\d{3}|20\d{2})", span):
+            return span
+    return None
+
+
+def _name_spans(sentence: str) -> list[tuple[str, bool]]:
+    """Proper nouns (underthesea POS ``Np``; it keeps "Vladimir Putin" in one token, and
+    adjacent tokens are separate names: "Nga | Igor Konashenkov") with whether a
+    preposition of place (ở, tại, đến, tới, từ) precedes them."""
+    from underthesea import pos_tag
+
+    out, prev = [], ""
+    for word, tag in pos_tag(sentence):
+        if tag == "Np":
+            out.append((word, prev.lower() in ("ở", "tại", "đến", "tới", "từ")))
+        prev = word
+    return out
+
+
+def answer_span(kind: str | None, sentence: str, question: str) -> str | None:
+    """The short answer in ``sentence`` for a question of type ``kind``: the first date,
+    number (with its unit word), name or place that the question does not already contain.
+    None when ``kind`` is None or nothing fits (the answer is then the sentence alone)."""
+    if kind is None or not sentence.strip():
+        return None
+    fq = fold_diacritics(question)
+    if kind == "date":
+        for m in _DATE_SPAN.finditer(sentence):
+            if _new(m.group(0), fq):
+                return m.group(0).strip()
+        return None
+    if kind == "number":
+        return _number_span(sentence, fq)
+    names = [(n, prep) for n, prep in _name_spans(sentence) if _new(n, fq)]
+    if kind == "place":
+        names = [x for x in names if x[1]] or names
+    elif kind == "person":  # a full name ("Igor Konashenkov") before a bare "Nga"
+        names = [x for x in names if " " in x[0]] or names
+    return names[0][0] if names else None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa.eval import (
-    DEFAULT_DATA, EvalQuestion, answer_key, citation_precision, contains_answer, context_rank, format_table,
+    DEFAULT_DATA, DEFAULT_UNANSWERABLE, EvalQuestion, UnanswerableQuestion, answer_rate, load_unanswerable, answer_key, citation_precision, contains_answer, context_rank, format_table,
     load_qa_set, main, mrr_at_k, percentile, recall_at_k, strip_citation_markers, word_count,
 )
 
@@ -89,6 +89,27 @@ def test_percentile():
     assert percentile([], 50) is None
     with pytest.raises(ValueError):
         percentile([1], 101)
+
+
+def test_answer_rate_is_refusal_and_false_answer_rate():
+    assert answer_rate([True, False, True, True]) == 0.75  # on answerable: refusal rate 0.25
+    assert answer_rate([False] * 9 + [True]) == pytest.approx(0.1)  # on unanswerable: false answers
+    assert answer_rate([]) is None
+
+
+def test_load_unanswerable(tmp_path):
+    qs = load_unanswerable(DEFAULT_UNANSWERABLE)
+    assert len(qs) >= 40 and all(isinstance(q, UnanswerableQuestion) for q in qs)
+    assert qs[0].text("vi") and qs[0].text("en") and qs[0].text("fr") is None
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "corpus": "web", "kind": "absent", "question_vi": "?"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="corpus"):
+        load_unanswerable(bad)
+    bad.write_text('{"id": "x", "kind": "absent"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="missing field"):
+        load_unanswerable(bad)
+    with pytest.raises(FileNotFoundError):
+        load_unanswerable(tmp_path / "none.jsonl")
 
 
 # ------------------------------------------------------------------------------- tiny dataset
@@ -197,7 +218,13 @@ def test_run_eval_end_to_end(tmp_path, monkeypatch, encoder):
             pipe.ask = ask
         return pipe
 
-    res = run_eval(base, qa, ["dense", "broken", "mute"], factory=failing, progress=False)
+    unanswerable = [
+        UnanswerableQuestion("u1", "dev", "absent", "Ai vô địch World Cup 2018?", "Who won the 2018 World Cup?"),
+        UnanswerableQuestion("u2", "dev", "near-miss", "Vịnh Hạ Long rộng bao nhiêu km²?", None),
+        UnanswerableQuestion("u3", "bundled", "absent", "Thủ đô của Peru là gì?", "What is the capital of Peru?"),
+    ]
+    res = run_eval(base, qa, ["dense", "broken", "mute"], factory=failing, progress=False,
+                   unanswerable=unanswerable)
     assert set(res) == {"meta", "results"}
     meta = res["meta"]
     for key in ("date", "machine", "model", "git", "data", "index", "methods", "answers", "seconds"):
@@ -222,6 +249,20 @@ def test_run_eval_end_to_end(tmp_path, monkeypatch, encoder):
         assert r["latency_ms_p50"] <= r["latency_ms_p95"]
         assert [q["id"] for q in r["per_question"]] == ["q1", "q2", "q3"]
     assert rows["dense", "vi"]["recall@1"] == 1.0  # the Vietnamese questions are unambiguous
+    # Refusals: the unanswerable questions of the "dev" corpus were asked (no bundled index
+    # given, so u3 is skipped; u2 has no English text); rates agree with the per-question flags.
+    for lang, ids in (("vi", ["u1", "u2"]), ("en", ["u1"])):
+        r = rows["dense", lang]
+        assert [u["id"] for u in r["unanswerable"]] == ids and r["unanswerable_n"] == len(ids)
+        flags = [u["answered"] for u in r["unanswerable"]]
+        assert r["false_answer_rate"] == sum(flags) / len(flags)
+        assert r["refusal_rate"] == pytest.approx(1 - r["answered"])
+        assert r["words_median"] == percentile([q["words"] for q in r["per_question"] if q["answered"]], 50)
+    assert rows["dense", "en"]["false_answer_rate_near_miss"] is None
+    assert "unanswerable" not in mute
+    assert res["meta"]["unanswerable"] == {"questions": 3, "bundled_index": False}
+    header = format_table(res).splitlines()[0]
+    assert "refused" in header and "false ans." in header and "words p50" in header
 
     jpath, mpath = write_results(res, tmp_path / "out")
     assert json.loads(jpath.read_text(encoding="utf-8"))["results"][0]["method"] == "dense"
