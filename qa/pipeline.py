@@ -24,6 +24,7 @@ from .answering import make_answerer
 from .answering.extractive import NOT_FOUND
 from .config import QAConfig
 from .language import detect_language
+from .questions import validate_question
 from .retrieval import Query, Retriever
 from .retrieval.lexical import passage_terms
 from .types import Answer, Passage
@@ -154,10 +155,11 @@ class Pipeline:
 
     # ------------------------------------------------------------------ answering
     def query(self, question: str) -> Query:
-        """Normalize, detect the language and embed a question."""
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError("the question is empty")
-        text = normalize_text(question.strip())
+        """Normalize, detect the language and embed a question.
+
+        Raises :class:`~qa.questions.QuestionError` (a ValueError) for an empty, too long or
+        non-Vietnamese/English question (see :mod:`qa.questions`)."""
+        text = validate_question(question)
         q = Query(text=text, language=detect_language(text))
         q.vector = self.encoder.encode_queries([text])[0]
         return q
