@@ -156,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from embeddings.vector_index import IndexMismatchError
+        from embeddings.vector_index import CorruptIndexError, IndexMismatchError
 
-        if isinstance(exc, IndexMismatchError):
+        if isinstance(exc, (IndexMismatchError, CorruptIndexError)):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise
