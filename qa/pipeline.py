@@ -109,7 +109,9 @@ class Pipeline:
                 texts = [self.encoder.passage_input(doc.title, c.text) for c in chunks]
                 vectors = self.encoder.encode_passages(texts)
                 extras = [{"terms": passage_terms(t, self.retriever.lexical.aliases)} for t in texts]
-                self.index.add(doc, chunks, vectors, extras, self._sentence_vectors(doc, chunks))
+                sentence_vectors = self._sentence_vectors(doc, chunks)
+                with self.retriever.writing():  # questions never see half a document
+                    self.index.add(doc, chunks, vectors, extras, sentence_vectors)
                 report.added.append(doc.id)
                 report.passages += len(chunks)
                 bar.update(len(chunks))
@@ -119,8 +121,9 @@ class Pipeline:
                     since_commit = 0
             if commit and self.index.path is not None:
                 self.index.commit()
+            with self.retriever.writing():
+                self.retriever.refresh()
         bar.close()
-        self.retriever.refresh()
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -147,10 +150,11 @@ class Pipeline:
     def remove(self, doc_id: str) -> int:
         """Remove a document by id and commit; returns the number of passages removed."""
         with self._lock:
-            n = self.index.remove(doc_id)
+            with self.retriever.writing():
+                n = self.index.remove(doc_id)
+                self.retriever.refresh()
             if self.index.path is not None:
                 self.index.commit()
-        self.retriever.refresh()
         return n
 
     # ------------------------------------------------------------------ answering
@@ -167,7 +171,8 @@ class Pipeline:
     def retrieve(self, question: str | Query, top_k: int | None = None) -> list[Passage]:
         """The best passages for a question."""
         q = question if isinstance(question, Query) else self.query(question)
-        return self.retriever.run(q, top_k or self.config.top_k)
+        with self.retriever.reading():
+            return self.retriever.run(q, top_k or self.config.top_k)
 
     def is_relevant(self, query: Query, passages: list[Passage]) -> bool:
         """Whether the retrieved passages can answer ``query`` at all (else the answer declines)."""
@@ -194,14 +199,15 @@ class Pipeline:
         q = self.query(question)
         t1 = time.perf_counter()
         timings["embed_query"] = t1 - t0
-        passages = self.retriever.run(q, top_k or self.config.top_k)
-        t2 = time.perf_counter()
-        timings["retrieve"] = t2 - t1
-        if self.is_relevant(q, passages):
-            answer = self.answerer.run(q, passages)
-        else:
-            answer = Answer(question=q.text, text=NOT_FOUND[q.language], language=q.language, citations=[],
-                            passages=passages, timings={}, answerer=self.answerer.name, found=False)
+        with self.retriever.reading():  # thread safety: see qa.retrieval.retriever
+            passages = self.retriever.run(q, top_k or self.config.top_k)
+            t2 = time.perf_counter()
+            timings["retrieve"] = t2 - t1
+            if self.is_relevant(q, passages):
+                answer = self.answerer.run(q, passages)
+            else:
+                answer = Answer(question=q.text, text=NOT_FOUND[q.language], language=q.language, citations=[],
+                                passages=passages, timings={}, answerer=self.answerer.name, found=False)
         t3 = time.perf_counter()
         timings["answer"] = t3 - t2
         timings["total"] = t3 - t0
