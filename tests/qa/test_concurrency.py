@@ -204,3 +204,39 @@ def test_a_question_never_sees_a_half_added_document(private_pipeline):
         pipe.index.passages = dict(passages)
         if doc.id in pipe.index:
             pipe.remove(doc.id)
+
+
+def test_16_asks_through_the_gradio_queue(bundled_pipeline, monkeypatch):
+    """The same through Gradio's queue and worker threads: a minimal Blocks app around
+    Pipeline.ask (independent of app.py), driven by gradio_client with 16 jobs at once."""
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+    from gradio_client import Client
+
+    sequential = {q: bundled_pipeline.ask(q).text for q in QUESTIONS}
+    active = [0, 0]  # now, most at once
+    guard = threading.Lock()
+
+    def ask(question: str) -> str:
+        with guard:
+            active[0] += 1
+            active[1] = max(active)
+        try:
+            return bundled_pipeline.ask(question).text
+        finally:
+            with guard:
+                active[0] -= 1
+
+    with gr.Blocks() as demo:
+        box, out = gr.Textbox(), gr.Textbox()
+        gr.Button().click(ask, box, out, api_name="ask", concurrency_limit=16)
+    demo.queue(default_concurrency_limit=16)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        client = Client(url, verbose=False)
+        jobs = {q: client.submit(q, api_name="/ask") for q in QUESTIONS}
+        answers = {q: job.result(timeout=300) for q, job in jobs.items()}
+    finally:
+        demo.close()
+    assert answers == sequential
+    assert active[1] >= 2  # the queue did run questions at the same time
