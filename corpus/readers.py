@@ -21,8 +21,8 @@ the reason and, for JSONL, the line). :func:`read_paths_report` never raises for
 returns a :class:`ReadReport` with the good documents and one :class:`ReadProblem` per rejected
 file, JSONL line or duplicate, which is what ``python -m qa index`` prints. Text files are UTF-8;
 a BOM (UTF-8, UTF-16, UTF-32) is honoured, and other encodings are detected with
-charset-normalizer among the Windows code pages (:data:`LEGACY_ENCODINGS`, cp1258 =
-Windows-Vietnamese first); binary data (NUL bytes, control characters) is rejected. Size limits:
+charset-normalizer among the Windows code pages (:data:`LEGACY_ENCODINGS`: Windows-Vietnamese
+cp1258, Western, Central European, Cyrillic...); binary data (NUL bytes, control characters) is rejected. Size limits:
 :data:`MAX_ARTICLE_BYTES` per single-article file, :data:`MAX_PDF_BYTES` per PDF; JSONL is read
 line by line in bounded memory (a line over :data:`MAX_ARTICLE_BYTES` is rejected, the others kept).
 """
@@ -69,14 +69,16 @@ MAX_ARTICLE_BYTES = 10 * 2**20
 #: pypdf loads the whole file, so the cap bounds memory.
 MAX_PDF_BYTES = 100 * 2**20
 #: Encodings tried (with charset-normalizer) for a text file that is not UTF-8 and has no BOM: the
-#: Windows code pages, Windows-Vietnamese first. Multi-byte legacy encodings (GB18030, Big5,
+#: Windows code pages (cp1258 is Windows-Vietnamese). Multi-byte legacy encodings (GB18030, Big5,
 #: Shift-JIS) and BOM-less UTF-16 are left out: on short Latin-1 input ("caf\xe9") the detector
 #: picks them with full confidence and yields CJK garbage.
 LEGACY_ENCODINGS: tuple[str, ...] = ("cp1258", "cp1252", "cp1250", "cp1251", "cp1253", "cp1254",
                                      "cp1257")
-#: Share of control characters (other than tab, newline, CR, form feed) above which decoded
-#: "text" is binary data: real text has none; 1 % tolerates a stray one in a long article.
+#: Share of control characters above which decoded "text" is binary data: real text has none;
+#: 1 % tolerates a stray one in a long article. Tab, the line breaks and the separators that
+#: Word exports and PDF extractors write (VT, FF, FS/GS/RS: see corpus.cleaning) are not counted.
 _MAX_CONTROL_SHARE = 0.01
+_CONTROL_RE = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f]")
 
 
 class ReadError(ValueError):
@@ -151,8 +153,7 @@ def _bom_encoding(data: bytes) -> str | None:
 
 
 def _check_not_binary(text: str, path: Path) -> str:
-    controls = sum(1 for c in text if c < " " and c not in "\t\n\r\x0c")
-    if "\x00" in text or (text and controls / len(text) > _MAX_CONTROL_SHARE):
+    if "\x00" in text or (text and len(_CONTROL_RE.findall(text)) / len(text) > _MAX_CONTROL_SHARE):
         raise ReadError(path, "binary data, not text (is it really a text file?); save it as UTF-8 text",
                         kind="binary")
     return text
