@@ -233,3 +233,54 @@ def test_cli_reports_a_corrupt_index(small_index, tmp_path, capsys, monkeypatch,
     assert main(["list", "--index", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: the index at") and "manifest.json" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_kill_python_m_qa_index_then_reindex(tmp_path, encoder):
+    """End to end: ``python -m qa index`` (real encoder, commits every few passages) killed after
+    its first commit; the index opens, every stored document is whole, and indexing the same
+    file again adds exactly what is missing."""
+    import os
+    import time
+
+    from conftest import SHARED_EVAL
+    from qa import Pipeline, QAConfig
+
+    feed = tmp_path / "feed.jsonl"
+    with open(SHARED_EVAL / "contexts.jsonl", encoding="utf-8") as src, open(feed, "w", encoding="utf-8") as out:
+        for _, line in zip(range(40), src):
+            row = json.loads(line)
+            out.write(json.dumps({"title": f"{row['title']} ({row['context_id']})", "text": row["text"]},
+                                 ensure_ascii=False) + "\n")
+    index_dir = tmp_path / "index"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    code = ("import sys, qa.pipeline; qa.pipeline.COMMIT_EVERY = 8; from qa.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, "index", "--index", str(index_dir), str(feed)],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (index_dir / MANIFEST).is_file():
+                break
+            time.sleep(0.05)
+        proc.kill()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -9, proc.stderr.read().decode()
+    pipe = Pipeline(QAConfig(index_dir=index_dir), encoder=encoder)
+    counts: dict[str, int] = {}
+    for p in pipe.index.passages.values():
+        counts[p.doc_id] = counts.get(p.doc_id, 0) + 1
+    kept = dict(pipe.index.documents)  # (a copy: adding below changes the index)
+    assert 0 < len(kept) < 40
+    for doc in kept.values():
+        assert counts[doc.id] == len(pipe.chunk(doc))  # whole documents only
+    from corpus import read_path
+
+    docs = read_path(feed)
+    report = pipe.add_documents(docs)
+    assert len(report.skipped) == len(kept) and len(report.added) == 40 - len(kept)
+    reopened = VectorIndex.open(index_dir)
+    assert len(reopened.documents) == 40 and len(reopened.passages) == len(pipe.index.passages)
