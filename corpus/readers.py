@@ -46,9 +46,20 @@ from .document import Document
 from .normalize import normalize_text
 
 __all__ = [
-    "SUPPORTED_SUFFIXES", "BUNDLED_DIR", "SIDECAR_NAME", "read_path", "read_file", "load_bundled",
-    "ReadError", "ReadProblem", "ReadReport", "read_paths_report", "safe_filename",
-    "MAX_ARTICLE_BYTES", "MAX_PDF_BYTES", "LEGACY_ENCODINGS",
+    "BUNDLED_DIR",
+    "LEGACY_ENCODINGS",
+    "MAX_ARTICLE_BYTES",
+    "MAX_PDF_BYTES",
+    "SIDECAR_NAME",
+    "SUPPORTED_SUFFIXES",
+    "ReadError",
+    "ReadProblem",
+    "ReadReport",
+    "load_bundled",
+    "read_file",
+    "read_path",
+    "read_paths_report",
+    "safe_filename",
 ]
 
 logger = logging.getLogger(__name__)
@@ -113,7 +124,7 @@ class ReadProblem:
 class ReadReport:
     """What :func:`read_paths_report` read: the good documents and every problem."""
 
-    documents: list["Document"] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
     problems: list[ReadProblem] = field(default_factory=list)
 
 

@@ -16,7 +16,6 @@ from typing import Iterable, Iterator, Sequence
 
 from corpus.chunking import ChunkingConfig, chunk_document
 from corpus.document import Document
-from corpus.normalize import normalize_text
 from embeddings.encoder import Encoder, load_encoder
 from embeddings.vector_index import VectorIndex
 

@@ -23,7 +23,7 @@ import unicodedata
 
 from corpus.normalize import normalize_text
 
-__all__ = ["QuestionError", "validate_question", "MAX_QUESTION_CHARS"]
+__all__ = ["MAX_QUESTION_CHARS", "QuestionError", "validate_question"]
 
 #: Longest question accepted: 2,000 characters. Real questions are short (the 511 MLQA-vi dev
 #: questions, Vietnamese and English: at most 171 characters); the encoder reads at most 512

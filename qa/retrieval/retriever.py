@@ -25,7 +25,7 @@ from .lexical import LexicalChannel
 from .rescoring import (SENTENCE_DENSE_WEIGHT, SENTENCE_WEIGHT, drop_near_duplicates, sentence_coverage,
                         sentence_units, shingles)
 
-__all__ = ["Retriever", "METHODS", "ReadWriteLock"]
+__all__ = ["METHODS", "ReadWriteLock", "Retriever"]
 
 METHODS = ("hybrid", "dense", "bm25", "rrf")
 #: Candidates rescored at sentence level: the answerer reads 5, recall@20 is reported; 30

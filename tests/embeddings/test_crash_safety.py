@@ -141,7 +141,7 @@ def test_kill_during_indexing_leaves_a_loadable_consistent_index(tmp_path, seed)
     assert any(mid_commit)  # the test did kill a commit half-way (not only between commits)
     # indexing goes on after the crashes: re-adding everything adds only what is missing
     proc = _child(path, 0, total + DOCS_PER_COMMIT)
-    out, err = proc.communicate(timeout=300)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     index = check_consistent(path)
     assert len(index.documents) == total + DOCS_PER_COMMIT
@@ -244,6 +244,7 @@ def test_kill_python_m_qa_index_then_reindex(tmp_path, encoder):
     import time
 
     from conftest import SHARED_EVAL
+
     from qa import Pipeline, QAConfig
 
     feed = tmp_path / "feed.jsonl"

@@ -8,8 +8,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from conftest import SHARED_EVAL
+
 from corpus import Document, clean_article, load_bundled
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -109,7 +109,7 @@ def test_asking_while_documents_are_added_and_removed(private_pipeline):
                 pipe.add_documents([doc])
             for doc in extra:
                 pipe.remove(doc.id)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # noqa: BLE001 - collected, asserted by the main thread
             errors.append(exc)
         finally:
             stop.set()
@@ -121,7 +121,7 @@ def test_asking_while_documents_are_added_and_removed(private_pipeline):
                 check_whole(answer, pipe)
                 seen[q].add(key(answer))
                 asked[0] += 1
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - collected, asserted by the main thread
             errors.append(exc)
             stop.set()
 
@@ -174,13 +174,13 @@ def test_a_question_never_sees_a_half_added_document(private_pipeline):
     def write():
         try:
             pipe.add_documents([doc])
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - collected, asserted by the main thread
             results.append(exc)
 
     def read():
         try:
             results.append(pipe.retrieve(query, top_k=50))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - collected, asserted by the main thread
             results.append(exc)
 
     try:

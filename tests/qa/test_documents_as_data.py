@@ -6,10 +6,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from test_concurrency import QUESTIONS, key  # the 16 seed questions and the answer key
 
 from corpus import Document, clean_article
-
-from test_concurrency import QUESTIONS, key  # the 16 seed questions and the answer key
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
