@@ -22,7 +22,7 @@ Integrity: the manifest records the size and SHA-256 of every file of its genera
 (``"files"``), and :meth:`VectorIndex.open` checks them (:func:`verify_files`) before loading:
 a truncated, damaged or missing file, or a truncated ``manifest.json``, raises
 :class:`CorruptIndexError` naming the file, instead of a FAISS or JSON traceback (or, worse,
-wrong answers from a flipped byte). Hashing reads every file once more: ~0.1 s per 100 MB on one
+wrong answers from a flipped byte). Hashing reads every file once more: ~0.2 s per 100 MiB on one
 core, small next to loading the same files; ``open(path, checksums=False)`` checks sizes only.
 Indexes written before checksums existed (no ``"files"``) are loaded without these checks.
 
