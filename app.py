@@ -284,6 +284,7 @@ def upload(files, progress=gr.Progress(track_tqdm=True), *, backends: Backends |
         else:
             lines.append(f"- `{_md_code(f.name)}` — "
                          + message_inline("file_added", added=len(f.added), skipped=len(f.skipped)))
+            lines.extend(f"  - {T['skipped_part']}: {_md_code(p)}" for p in f.problems)
     return "\n".join(lines)
 
 

@@ -3,13 +3,18 @@
 from .cleaning import CleanedArticle, clean_article
 from .document import Chunk, Document
 from .normalize import fold_diacritics, normalize_text
-from .readers import SUPPORTED_SUFFIXES, load_bundled, read_file, read_path
+from .readers import (SUPPORTED_SUFFIXES, ReadError, ReadProblem, ReadReport, load_bundled, read_file, read_path,
+                      read_paths_report)
 
 __all__ = [
     "Document",
     "Chunk",
     "read_path",
     "read_file",
+    "read_paths_report",
+    "ReadError",
+    "ReadProblem",
+    "ReadReport",
     "load_bundled",
     "SUPPORTED_SUFFIXES",
     "clean_article",

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from .config import QAConfig
 from .pipeline import IndexReport, Pipeline, default_pipeline, reset_default_pipeline
+from .questions import QuestionError
 from .types import Answer, Citation, Passage
 
 __all__ = ["ask", "Answer", "Citation", "Passage", "QAConfig", "Pipeline", "IndexReport",
-           "default_pipeline", "reset_default_pipeline"]
+           "default_pipeline", "reset_default_pipeline", "QuestionError"]
 
 
 def ask(question: str, *, config: QAConfig | None = None, top_k: int | None = None,

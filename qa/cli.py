@@ -47,19 +47,28 @@ def _pipeline(args, *, must_exist: bool):
 
 
 def cmd_index(args) -> int:
-    from corpus import read_path
+    """Read first (a bad path fails before the model loads); files, JSONL lines and duplicates
+    that cannot be indexed are listed with their reasons, and the rest is indexed."""
+    from corpus import read_paths_report
 
-    docs = []
-    for p in args.paths:  # read first: a bad path fails before the model loads
-        docs.extend(read_path(p, progress=True))
+    for p in args.paths:
+        if not Path(p).exists():
+            raise FileNotFoundError(f"no such file or folder: {p}")
+    report = read_paths_report(args.paths, progress=True)
+    if report.problems:
+        print(f"skipped {len(report.problems)} item(s):", file=sys.stderr)
+        for problem in report.problems:
+            print(f"  {problem} [{problem.kind}]", file=sys.stderr)
+    docs = report.documents
     if not docs:
         print("no documents found in " + ", ".join(args.paths), file=sys.stderr)
         return 1
     pipe = _pipeline(args, must_exist=False)
-    report = pipe.add_documents(docs, progress=True)
-    print(f"added {len(report.added)} document(s), {report.passages} passage(s); "
-          f"{len(report.skipped)} already indexed; {len(pipe.index.documents)} document(s) in "
-          f"{pipe.index.path} ({report.seconds:.1f} s)")
+    added = pipe.add_documents(docs, progress=True)
+    print(f"added {len(added.added)} document(s), {added.passages} passage(s); "
+          f"{len(added.skipped)} already indexed; {len(pipe.index.documents)} document(s) in "
+          f"{pipe.index.path} ({added.seconds:.1f} s)"
+          + (f"; {len(report.problems)} item(s) skipped, see above" if report.problems else ""))
     return 0
 
 
@@ -147,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from embeddings.vector_index import IndexMismatchError
+        from embeddings.vector_index import CorruptIndexError, IndexMismatchError
 
-        if isinstance(exc, IndexMismatchError):
+        if isinstance(exc, (IndexMismatchError, CorruptIndexError)):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise

@@ -17,7 +17,6 @@ from typing import Iterable, Iterator, Sequence
 
 from corpus.chunking import ChunkingConfig, chunk_document
 from corpus.document import Document
-from corpus.normalize import normalize_text
 from embeddings.encoder import Encoder, load_encoder
 from embeddings.vector_index import VectorIndex
 
@@ -25,6 +24,7 @@ from .answering import make_answerer
 from .answering.extractive import NOT_FOUND
 from .config import QAConfig
 from .language import detect_language
+from .questions import validate_question
 from .retrieval import Query, Retriever
 from .retrieval.lexical import passage_terms
 from .types import Answer, Passage
@@ -109,7 +109,9 @@ class Pipeline:
                 texts = [self.encoder.passage_input(doc.title, c.text) for c in chunks]
                 vectors = self.encoder.encode_passages(texts)
                 extras = [{"terms": passage_terms(t, self.retriever.lexical.aliases)} for t in texts]
-                self.index.add(doc, chunks, vectors, extras, self._sentence_vectors(doc, chunks))
+                sentence_vectors = self._sentence_vectors(doc, chunks)
+                with self.retriever.writing():  # questions never see half a document
+                    self.index.add(doc, chunks, vectors, extras, sentence_vectors)
                 report.added.append(doc.id)
                 report.passages += len(chunks)
                 bar.update(len(chunks))
@@ -119,8 +121,9 @@ class Pipeline:
                     since_commit = 0
             if commit and self.index.path is not None:
                 self.index.commit()
+            with self.retriever.writing():
+                self.retriever.refresh()
         bar.close()
-        self.retriever.refresh()
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -147,18 +150,20 @@ class Pipeline:
     def remove(self, doc_id: str) -> int:
         """Remove a document by id and commit; returns the number of passages removed."""
         with self._lock:
-            n = self.index.remove(doc_id)
+            with self.retriever.writing():
+                n = self.index.remove(doc_id)
+                self.retriever.refresh()
             if self.index.path is not None:
                 self.index.commit()
-        self.retriever.refresh()
         return n
 
     # ------------------------------------------------------------------ answering
     def query(self, question: str) -> Query:
-        """Normalize, detect the language and embed a question."""
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError("the question is empty")
-        text = normalize_text(question.strip())
+        """Normalize, detect the language and embed a question.
+
+        Raises :class:`~qa.questions.QuestionError` (a ValueError) for an empty, too long or
+        non-Vietnamese/English question (see :mod:`qa.questions`)."""
+        text = validate_question(question)
         q = Query(text=text, language=detect_language(text))
         q.vector = self.encoder.encode_queries([text])[0]
         return q
@@ -166,7 +171,8 @@ class Pipeline:
     def retrieve(self, question: str | Query, top_k: int | None = None) -> list[Passage]:
         """The best passages for a question."""
         q = question if isinstance(question, Query) else self.query(question)
-        return self.retriever.run(q, top_k or self.config.top_k)
+        with self.retriever.reading():
+            return self.retriever.run(q, top_k or self.config.top_k)
 
     def is_relevant(self, query: Query, passages: list[Passage]) -> bool:
         """Whether the retrieved passages can answer ``query`` at all (else the answer declines).
@@ -202,17 +208,18 @@ class Pipeline:
         q = self.query(question)
         t1 = time.perf_counter()
         timings["embed_query"] = t1 - t0
-        passages = self.retriever.run(q, top_k or self.config.top_k)
-        t2 = time.perf_counter()
-        timings["retrieve"] = t2 - t1
-        relevant = self.is_relevant(q, passages)
-        if language is not None:  # retrieval used the detected language; the answer uses this one
-            q = dataclasses.replace(q, language=language)
-        if relevant:
-            answer = self.answerer.run(q, passages)
-        else:
-            answer = Answer(question=q.text, text=NOT_FOUND[q.language], language=q.language, citations=[],
-                            passages=passages, timings={}, answerer=self.answerer.name, found=False)
+        with self.retriever.reading():  # thread safety: see qa.retrieval.retriever
+            passages = self.retriever.run(q, top_k or self.config.top_k)
+            t2 = time.perf_counter()
+            timings["retrieve"] = t2 - t1
+            relevant = self.is_relevant(q, passages)
+            if language is not None:  # retrieval used the detected language; the answer uses this one
+                q = dataclasses.replace(q, language=language)
+            if relevant:
+                answer = self.answerer.run(q, passages)
+            else:
+                answer = Answer(question=q.text, text=NOT_FOUND[q.language], language=q.language, citations=[],
+                                passages=passages, timings={}, answerer=self.answerer.name, found=False)
         t3 = time.perf_counter()
         timings["answer"] = t3 - t2
         timings["total"] = t3 - t0

@@ -252,13 +252,15 @@ def test_ingest_reports_added_duplicates_and_rejections(upload_pipe, tmp_path):
     assert by_name["cau-di-bo.md"].skipped == by_name["../../etc/passwd.txt"].added
     assert "unsupported file type .docx" in by_name["bao.docx"].rejected
     assert "too large" in by_name["huge.txt"].rejected
-    assert "unreadable file" in by_name["hong.jsonl"].rejected and "line 2" in by_name["hong.jsonl"].rejected
-    assert str(tmp_path) not in by_name["hong.jsonl"].rejected  # no server paths in messages
+    # a broken JSONL line is reported; the good line is kept
+    assert len(by_name["hong.jsonl"].added) == 1 and not by_name["hong.jsonl"].rejected
+    assert any("hong.jsonl, line 2" in p for p in by_name["hong.jsonl"].problems)
+    assert not any(str(tmp_path) in p for p in by_name["hong.jsonl"].problems)  # no server paths in messages
     assert "no text" in by_name["rong.txt"].rejected
     assert len(by_name["tin.jsonl"].added) == 1
-    assert (report.added, report.skipped, report.rejected) == (2, 1, 4)
+    assert (report.added, report.skipped, report.rejected) == (3, 1, 3)
     # only files that brought articles are kept, all inside the upload folder
-    assert sorted(p.name for p in folder.iterdir()) == ["passwd.txt", "tin.jsonl"]
+    assert sorted(p.name for p in folder.iterdir()) == ["hong.jsonl", "passwd.txt", "tin.jsonl"]
     assert not (tmp_path / "etc").exists() and not (tmp_path / "data" / "etc").exists()
 
     # the new articles are listed (with date and outlet when the file has them) and answerable
@@ -276,7 +278,7 @@ def test_ingest_reports_added_duplicates_and_rejections(upload_pipe, tmp_path):
     removed, missing = remove_documents(upload_pipe, [jsonl_id, "0000000000000000"], folder=folder)
     assert removed == [jsonl_id] and missing == ["0000000000000000"]
     assert jsonl_id not in {r[0] for r in document_rows(upload_pipe)}
-    assert sorted(p.name for p in folder.iterdir()) == ["passwd.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["hong.jsonl", "passwd.txt"]
 
 
 def test_upload_handler_summarises_per_file(upload_pipe, tmp_path, monkeypatch):

@@ -55,6 +55,7 @@ T = {
     "refresh": _bi("Làm mới", "Refresh"),
     "reading": _bi("Đang đọc", "Reading"),
     "rejected": _bi("từ chối", "rejected"),
+    "skipped_part": _bi("bỏ qua", "skipped"),  # + "<file>, line <n>: <reason>"
     "indexing": _bi("Đang lập chỉ mục", "Indexing"),
 }
 

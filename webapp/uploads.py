@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corpus import SUPPORTED_SUFFIXES, read_path
+from corpus import SUPPORTED_SUFFIXES, read_paths_report
 from corpus.document import Document
 from qa.config import cache_dir
 
@@ -46,6 +46,7 @@ class FileReport:
     added: list[str] = field(default_factory=list)  # document ids
     skipped: list[str] = field(default_factory=list)  # already in the index
     rejected: str = ""  # why the file was refused ("" when accepted)
+    problems: list[str] = field(default_factory=list)  # parts of an accepted file that were skipped (JSONL lines)
 
 
 @dataclass
@@ -129,21 +130,23 @@ def _check(name: str, size: int) -> str:
     return ""
 
 
-def _read(path: Path, name: str) -> tuple[list[Document], str]:
-    """The file's documents, or the reason it gives none (the server path in a reader's
-    message is replaced by the name the user knows)."""
+def _read(path: Path, name: str) -> tuple[list[Document], str, list[str]]:
+    """The file's documents, the reason it gives none, and the parts of it that were skipped
+    (a broken JSONL line: the good lines are kept). The server path in a reader's message is
+    replaced by the name the user knows."""
     def public(text: str) -> str:
         return text.replace(str(path), name)
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            docs = read_path(path)
-        except Exception as exc:  # every reader failure is reported, never raised to the UI
-            return [], message_inline("unreadable", detail=public(str(exc) or type(exc).__name__))
-    if not docs:
-        return [], message_inline("no_text", detail=public(str(caught[0].message)) if caught else "")
-    return docs, ""
+    try:
+        read = read_paths_report([path])
+    except Exception as exc:  # every reader failure is reported, never raised to the UI
+        return [], message_inline("unreadable", detail=public(str(exc) or type(exc).__name__)), []
+    problems = [public(str(p)) for p in read.problems]
+    if not read.documents:
+        why = read.problems[0].reason if read.problems else ""
+        kind = "no_text" if not read.problems or read.problems[0].kind in ("empty", "no_text") else "unreadable"
+        return [], message_inline(kind, detail=public(why)), []
+    return read.documents, "", problems
 
 
 def ingest(pipe, files: Sequence[tuple[str, str | Path]], *, folder: Path | None = None,
@@ -176,7 +179,7 @@ def ingest(pipe, files: Sequence[tuple[str, str | Path]], *, folder: Path | None
             fr.rejected = message_inline("unreadable", detail=str(exc).replace(str(folder), "…"))
             continue
         fr.saved_as = saved.name
-        docs, why = _read(saved, name)
+        docs, why, fr.problems = _read(saved, name)
         if why:
             fr.rejected = why
             _forget(saved, pipe)

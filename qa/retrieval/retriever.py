@@ -1,7 +1,17 @@
-"""The retrieval component: channels → fusion → second stage → passages, with one ``run()``."""
+"""The retrieval component: channels → fusion → second stage → passages, with one ``run()``.
+
+Thread safety: the Gradio app answers several questions at once (worker threads) while
+documents may be added. Searching and answering happen under :meth:`Retriever.reading` (many at
+a time); changing the index and rebuilding the channels under :meth:`Retriever.writing` (alone),
+so a search never sees a half-added document or a channel built for another set of passages.
+The lazy first build of the channels' matrices is serialized too.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from embeddings.vector_index import VectorIndex
 
@@ -15,12 +25,58 @@ from .lexical import LexicalChannel
 from .rescoring import (SENTENCE_DENSE_WEIGHT, SENTENCE_WEIGHT, drop_near_duplicates, sentence_coverage,
                         sentence_units, shingles)
 
-__all__ = ["Retriever", "METHODS"]
+__all__ = ["METHODS", "ReadWriteLock", "Retriever"]
 
 METHODS = ("hybrid", "dense", "bm25", "rrf")
 #: Candidates rescored at sentence level: the answerer reads 5, recall@20 is reported; 30
 #: leaves room for duplicates removed after rescoring.
 RESCORE_DEPTH = 30
+
+
+class ReadWriteLock:
+    """Many readers or one writer; a waiting writer goes first (questions keep coming in a busy
+    app, and must not keep an upload waiting forever). A thread that already reads may read
+    again (nested) without waiting. Twenty lines on :class:`threading.Condition` rather than a
+    dependency (``readerwriterlock`` on PyPI does the same)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+        self._local = threading.local()
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        nested = getattr(self._local, "depth", 0)
+        with self._cond:
+            while self._writer or (self._writers_waiting and not nested):
+                self._cond.wait()
+            self._readers += 1
+        self._local.depth = nested + 1
+        try:
+            yield
+        finally:
+            self._local.depth = nested
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
 
 
 class Retriever:
@@ -44,13 +100,45 @@ class Retriever:
         # per passage, computed on first use: sentence match units, word-trigram shingles
         self._sentence_cache: dict[int, list[set[str]]] = {}
         self._shingle_cache: dict[int, set] = {}
+        self.lock = ReadWriteLock()
+        self._warm_lock = threading.Lock()
+        self._warm_size = -1  # passages the channels were last built for
 
     def refresh(self) -> None:
-        """Called after the index changed: the lexical channel rebuilds its matrix."""
+        """Called after the index changed (under :meth:`writing`): the lexical channel rebuilds
+        its matrix, the sentence channel its matrix."""
         self.lexical.refresh()
         self.sentences.refresh()
         self._sentence_cache.clear()
         self._shingle_cache.clear()
+        self._warm_size = len(self.index.passages)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold while searching and answering: the index and channels do not change meanwhile."""
+        with self.lock.read():
+            self._warm()
+            yield
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold while changing the index (and calling :meth:`refresh`): no search runs meanwhile."""
+        with self.lock.write():
+            yield
+
+    def _warm(self) -> None:
+        """Build stale channel matrices once, before any reader uses them (they are otherwise
+        built lazily on first use, which concurrent readers would do at the same time). Passage
+        ids are never reused, so the per-passage caches stay valid when passages are added."""
+        n = len(self.index.passages)
+        if self._warm_size == n:
+            return
+        with self._warm_lock:
+            if self._warm_size != n:
+                self.lexical.ids  # noqa: B018 - the property rebuilds a stale BM25 matrix
+                if self.sentences._version != n:
+                    self.sentences.refresh()
+                self._warm_size = n
 
     # ------------------------------------------------------------------ ranking
     def rank(self, query: Query, k: int) -> Ranking:

@@ -165,7 +165,7 @@ def test_empty_document_skipped_with_warning(tmp_path):
 def test_skip_errors_in_folder(tmp_path):
     (tmp_path / "a.txt").write_text("Tiêu đề\n\nNội dung.", encoding="utf-8")
     (tmp_path / "b.txt").write_bytes("Bài UTF-16\n\nNội dung UTF-16 có BOM.".encode("utf-16"))
-    (tmp_path / "c.txt").write_bytes(b"caf\xe9")
+    (tmp_path / "c.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # binary, named .txt
     with pytest.raises(ValueError, match="c.txt"):
         read_path(tmp_path)
     with pytest.warns(UserWarning, match="c.txt"):
@@ -268,10 +268,13 @@ def test_jsonl(tmp_path):
     ('["a list"]', "object"),
 ])
 def test_jsonl_bad_line(tmp_path, bad_line, message):
+    """A broken line is reported with its number and skipped; the good lines are kept."""
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"title": "Tốt", "text": "Nội dung tốt."}\n' + bad_line + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=rf"bad\.jsonl.*line 2.*{message}"):
-        read_path(path)
+    path.write_text('{"title": "Tốt", "text": "Nội dung tốt."}\n' + bad_line + "\n"
+                    + '{"title": "Cũng tốt", "text": "Nội dung sau dòng hỏng."}\n', encoding="utf-8")
+    with pytest.warns(UserWarning, match=rf"bad\.jsonl, line 2.*{message}"):
+        docs = read_path(path)
+    assert [(d.title, d.metadata["line"]) for d in docs] == [("Tốt", 1), ("Cũng tốt", 3)]
 
 
 # --------------------------------------------------------------------------- Markdown
