@@ -104,16 +104,49 @@ def filter_expression(flt: PassageFilter | None) -> str:
     return " and ".join(parts)
 
 
+#: Open stores per Milvus Lite file in this process: the embedded server of a file (and its
+#: lock, which keeps other processes out) is released when the last store on it is closed.
+_LITE_USERS: dict[str, int] = {}
+
+
+def _lite_path(uri: str) -> str | None:
+    return str(Path(uri).expanduser().resolve()) if uri.endswith(".db") else None
+
+
 def _client(uri: str):
     try:
         from pymilvus import MilvusClient
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise RuntimeError("the Milvus store needs pymilvus (and milvus-lite for a local .db file): "
                            "pip install -r requirements.txt") from exc
-    if uri.endswith(".db"):
-        Path(uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        uri = str(Path(uri).expanduser().resolve())
+    lite = _lite_path(uri)
+    if lite is not None:
+        Path(lite).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            client = MilvusClient(lite)
+        except Exception as exc:
+            if "lock" in str(exc).lower():
+                raise RuntimeError(f"the Milvus Lite file {lite} is open in another process; a Lite file "
+                                   "serves one process at a time (use a Milvus server to share an index)") from exc
+            raise
+        _LITE_USERS[lite] = _LITE_USERS.get(lite, 0) + 1
+        return client
     return MilvusClient(uri)
+
+
+def _release(client, uri: str) -> None:
+    """Close a client from :func:`_client` (and the embedded server when it was the last one)."""
+    client.close()
+    lite = _lite_path(uri)
+    if lite is not None and lite in _LITE_USERS:
+        _LITE_USERS[lite] -= 1
+        if _LITE_USERS[lite] <= 0:
+            del _LITE_USERS[lite]
+            try:
+                from milvus_lite.server_manager import server_manager_instance
+            except ImportError:  # pragma: no cover - another Milvus Lite version
+                return
+            server_manager_instance.release_server(lite)
 
 
 class MilvusStore(VectorStore):
@@ -159,10 +192,9 @@ class MilvusStore(VectorStore):
     def exists(cls, uri: str, collection: str) -> bool:
         client = _client(uri)
         try:
-            return client.has_collection(collection + "_meta") and bool(
-                client.query(collection + "_meta", ids=["manifest"], output_fields=["key"]))
+            return cls._has_manifest(client, collection)
         finally:
-            client.close()
+            _release(client, uri)
 
     @classmethod
     def open_or_create(cls, uri: str, *, collection: str, model: str, fingerprint: str,
@@ -175,7 +207,7 @@ class MilvusStore(VectorStore):
         """
         client = _client(uri)
         meta = collection + "_meta"
-        if client.has_collection(meta) and client.query(meta, ids=["manifest"], output_fields=["key"]):
+        if cls._has_manifest(client, collection):
             return cls._load(client, uri, collection)
         manifest = {
             "format_version": FORMAT_VERSION, "created": time.time(), "backend": "milvus",
@@ -190,9 +222,8 @@ class MilvusStore(VectorStore):
     def open(cls, uri: str, collection: str) -> "MilvusStore":
         """Open an existing store (FileNotFoundError when there is none)."""
         client = _client(uri)
-        if not (client.has_collection(collection + "_meta")
-                and client.query(collection + "_meta", ids=["manifest"], output_fields=["key"])):
-            client.close()
+        if not cls._has_manifest(client, collection):
+            _release(client, uri)
             raise FileNotFoundError(f"no Milvus store {collection!r} at {uri}; build one with "
                                     "`python -m qa index` and vector_store_uri set")
         return cls._load(client, uri, collection)
@@ -227,6 +258,25 @@ class MilvusStore(VectorStore):
                len(_PLACEHOLDER), pk=("id", DataType.VARCHAR, key))
         create(name + "_meta", [("value", DataType.JSON, {})], len(_PLACEHOLDER),
                pk=("key", DataType.VARCHAR, {"max_length": 64}))
+
+    @staticmethod
+    def _ensure_loaded(client, collection: str) -> None:
+        """Load the four collections into the query nodes (a freshly started Milvus, or a Milvus
+        Lite file opened by a new process, has them released)."""
+        for name in (collection, collection + "_sentences", collection + "_documents", collection + "_meta"):
+            if not client.has_collection(name):
+                continue  # an interrupted create: open_or_create makes the missing ones
+            state = client.get_load_state(name).get("state")
+            if str(state).rsplit(".", 1)[-1] != "Loaded":
+                client.load_collection(name)
+
+    @classmethod
+    def _has_manifest(cls, client, collection: str) -> bool:
+        meta = collection + "_meta"
+        if not client.has_collection(meta):
+            return False
+        cls._ensure_loaded(client, collection)
+        return bool(client.query(meta, ids=["manifest"], output_fields=["key"]))
 
     @classmethod
     def _load(cls, client, uri: str, collection: str) -> "MilvusStore":
@@ -269,7 +319,9 @@ class MilvusStore(VectorStore):
     def close(self) -> None:
         """Write pending rows and release the connection."""
         self._write_pending()
-        self._client.close()
+        if self._client is not None:
+            _release(self._client, self.uri)
+            self._client = None
 
     # ------------------------------------------------------------------ checks
     def check_compatible(self, *, model: str, probe_matches: bool, dim: int, chunking: dict | None = None) -> None:
@@ -432,11 +484,11 @@ def _scan(client, collection: str, fields: list[str], batch: int = 4096):
     """Every row of ``collection`` (query_iterator: Milvus caps one query at 16,384 rows)."""
     with _quiet_iterator():
         it = client.query_iterator(collection, batch_size=batch, output_fields=fields)
-    try:
-        while True:
-            rows = it.next()
-            if not rows:
-                break
-            yield from rows
-    finally:
-        it.close()
+        try:
+            while True:
+                rows = it.next()
+                if not rows:
+                    break
+                yield from rows
+        finally:
+            it.close()

@@ -6,6 +6,9 @@ so the two stores can be compared passage by passage without embedding anything 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -36,7 +39,7 @@ def store(tmp_path, encoder, faiss_index):
     s = new_store(tmp_path / "m.db", encoder)
     assert copy_store(faiss_index, s) == len(faiss_index)
     yield s
-    s._client.close()
+    s.close()
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +91,24 @@ def test_round_trip_keeps_citation_metadata_and_vectors(tmp_path, encoder, store
         assert [ids_of[i] for i, _ in f] == [mids_of[i] for i, _ in m]
         np.testing.assert_allclose([s for _, s in f], [s for _, s in m], atol=1e-5)
     again.close()
+
+
+def test_another_process_reads_the_committed_store(tmp_path, store, faiss_index, queries):
+    """What a restarted app does: a new process opens the file (its collections start released)."""
+    import subprocess
+    import sys
+
+    store.close()
+    np.save(tmp_path / "q.npy", queries)
+    code = ("import sys, json, numpy as np; from embeddings.milvus_store import MilvusStore; "
+            "s = MilvusStore.open(sys.argv[1], 't'); r = s.search(np.load(sys.argv[2]), 3); "
+            "print(json.dumps([len(s), len(s.documents), [[s.passages[i].text[:30] for i, _ in row] for row in r]]))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.db"), str(tmp_path / "q.npy")],
+                         capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    n, n_docs, texts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (n, n_docs) == (len(faiss_index), len(faiss_index.documents))
+    assert texts == [[faiss_index.passages[i].text[:30] for i, _ in row] for row in faiss_index.search(queries, 3)]
 
 
 def test_remove_by_document_and_add_back(tmp_path, store, faiss_index, queries):
