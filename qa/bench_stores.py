@@ -247,7 +247,7 @@ def run(n: int, n_queries: int, stores: list[str], progress: bool = True, keep: 
             row.update(pool.apply(_query, (kind, str(work))))
         results["rows"].append(row)
         if progress:
-            print(f"  {kind}: done ({row['build_s']:.1f} s build)", flush=True)
+            print(f"  {kind}: {json.dumps(row)}", flush=True)
     if keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return results
