@@ -164,6 +164,7 @@ class MilvusStore(VectorStore):
         self.sentence_vectors = sentence_vectors
         self._pending: dict[str, list[dict]] = {}
         self._dirty = False
+        self._version = 0  # bumped by add/remove (invalidates cached filter results)
         self.manifest["documents"] = self._document_list()
 
     # ------------------------------------------------------------------ names
@@ -394,6 +395,7 @@ class MilvusStore(VectorStore):
             "id": document.id, "title": document.title, "source": document.source, "url": document.url,
             "date": document.date, "path": document.path, "passages": len(chunks)})
         self._dirty = True
+        self._version += 1
         if sum(len(v) for v in self._pending.values()) >= BATCH_ROWS:
             self._write_pending()
         return ids
@@ -424,6 +426,7 @@ class MilvusStore(VectorStore):
         del self.documents[doc_id]
         self.manifest["documents"] = [d for d in self.manifest["documents"] if d["id"] != doc_id]
         self._dirty = True
+        self._version += 1
         return len(ids)
 
     def commit(self) -> bool:
