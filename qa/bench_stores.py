@@ -273,7 +273,7 @@ def main(argv=None) -> int:
     ap.add_argument("--queries", type=int, default=200, help="dev-set questions to time (default 200)")
     ap.add_argument("--stores", default="faiss,milvus-flat",
                     help="comma list of faiss, milvus-flat, milvus-hnsw, milvus-ivf_flat")
-    ap.add_argument("--out", default="bench-stores.json", help="JSON results file")
+    ap.add_argument("--out", default="bench-results/bench-stores.json", help="JSON results file")
     args = ap.parse_args(argv)
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     for s in stores:
@@ -281,6 +281,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"error: unknown store {s!r}")
     results = run(args.n, args.queries, stores)
     print(format_table(results))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.out} ({results['data']['n']} passages from {results['data']['real_passages']} real ones, "
           f"{results['data']['queries']} queries; {results['machine']['cores']} cores)")
