@@ -211,3 +211,17 @@ def test_faiss_filter_survives_commit_and_reopen(tmp_path, faiss_index, queries)
     again = VectorIndex.open(tmp_path / "f")
     flt = PassageFilter(sources=("QĐND",))
     assert again.search(queries, 5, filter=flt) == faiss_index.search(queries, 5, filter=flt)
+
+
+def test_store_is_chosen_by_the_uri(tmp_path, encoder):
+    from embeddings.store import open_store
+    from qa import QAConfig
+
+    create = dict(model=encoder.name, fingerprint=encoder.fingerprint, probe=encoder.probe_vector,
+                  dim=encoder.dim, chunking=CHUNKING)
+    assert isinstance(open_store(QAConfig(index_dir=tmp_path / "f"), **create), VectorIndex)
+    m = open_store(QAConfig(vector_store_uri=str(tmp_path / "sub" / "m.db"), vector_store_collection="c"), **create)
+    assert isinstance(m, MilvusStore) and (tmp_path / "sub" / "m.db").exists() and len(m) == 0
+    m.close()
+    with pytest.raises(ValueError, match="vector_store_uri must be"):
+        open_store(QAConfig(vector_store_uri="milvus.example.org"), **create)

@@ -127,3 +127,21 @@ def test_eval_harness_recall_agrees_within_001(encoder, tmp_path):
         assert (f["method"], f["language"]) == (m["method"], m["language"]) and "error" not in m
         for metric in ("recall@1", "recall@5", "recall@20", "mrr@10"):
             assert abs(f[metric] - m[metric]) <= 0.01, (f["method"], f["language"], metric, f[metric], m[metric])
+
+
+def test_bad_filters_are_refused_with_a_clear_message(bundled_pipeline):
+    with pytest.raises(ValueError, match="date_from must look like 2016"):
+        bundled_pipeline.ask("Ông Kerry gặp ông Putin ở đâu?", filters={"date_from": "26/08/2016"})
+    with pytest.raises(ValueError, match="unknown filter field"):
+        bundled_pipeline.ask("Ông Kerry gặp ông Putin ở đâu?", filters={"outlet": "QĐND"})
+
+
+def test_cli_selects_the_store_and_filters_by_flags():
+    from qa.cli import _config, build_parser
+
+    args = build_parser().parse_args(["ask", "--store", "/data/vn.db", "--collection", "news", "--source", "QĐND",
+                                      "--date-from", "2016", "Ai là người phát ngôn?"])
+    cfg = _config(args)
+    assert (cfg.vector_store_uri, cfg.vector_store_collection) == ("/data/vn.db", "news")
+    assert (args.source, args.date_from, args.date_to) == (["QĐND"], "2016", None)
+    assert _config(build_parser().parse_args(["ask", "q"])).vector_store_uri is None  # FAISS by default
