@@ -33,7 +33,6 @@ import multiprocessing as mp
 import os
 import platform
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
