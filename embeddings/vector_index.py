@@ -46,6 +46,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from corpus.document import Chunk, Document
+from embeddings.store import PassageFilter, VectorStore
 
 __all__ = ["VectorIndex", "IndexMismatchError", "CorruptIndexError", "StoredPassage", "FORMAT_VERSION",
            "verify_files"]
@@ -158,7 +159,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class VectorIndex:
+class VectorIndex(VectorStore):
     """Passages, their documents and their vectors, with atomic persistence.
 
     Use :meth:`create` for a new index, :meth:`open` for an existing one, then :meth:`add`,
@@ -341,12 +342,20 @@ class VectorIndex:
         return len(ids)
 
     # ------------------------------------------------------------------ search
-    def search(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        """For each query vector, the ``k`` nearest passages as (passage id, cosine)."""
+    def search(self, query_vectors: np.ndarray, k: int,
+               filter: PassageFilter | None = None) -> list[list[tuple[int, float]]]:
+        """For each query vector, the ``k`` nearest passages (passing ``filter``) as (passage id, cosine)."""
         q = np.ascontiguousarray(np.atleast_2d(query_vectors), dtype=np.float32)
-        if len(self.passages) == 0:
+        allowed = self.filter_ids(filter)
+        n = len(self.passages) if allowed is None else len(allowed)
+        if n == 0 or k < 1:
             return [[] for _ in range(len(q))]
-        scores, ids = self._index.search(q, min(k, len(self.passages)))
+        if allowed is not None:  # FAISS skips the other ids during the scan (exact within the filter)
+            faiss = _faiss()
+            selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
+            scores, ids = self._index.search(q, min(k, n), params=faiss.SearchParameters(sel=selector))
+        else:
+            scores, ids = self._index.search(q, min(k, n))
         return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
                 for row_ids, row_scores in zip(ids, scores)]
 

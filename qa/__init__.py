@@ -20,12 +20,14 @@ __all__ = ["ask", "Answer", "Citation", "Passage", "QAConfig", "Pipeline", "Inde
 
 
 def ask(question: str, *, config: QAConfig | None = None, top_k: int | None = None,
-        history: list[dict] | None = None) -> Answer:
+        history: list[dict] | None = None, filters: dict | None = None) -> Answer:
     """Answer a Vietnamese or English question from the indexed articles, with citations.
 
     ``config`` selects another index, model or answerer (see :class:`QAConfig`); without it the
     default pipeline over the bundled corpus is used, built lazily once per process.
     ``history`` holds the earlier turns of a conversation as chat messages
     (``{"role": "user" | "assistant", "content": ...}``) so that follow-ups can be understood.
+    ``filters`` restricts the sources, e.g. ``{"sources": ["QĐND"], "date_from": "2016"}``
+    (see :class:`embeddings.store.PassageFilter`).
     """
-    return default_pipeline(config).ask(question, top_k=top_k, history=history)
+    return default_pipeline(config).ask(question, top_k=top_k, history=history, filters=filters)

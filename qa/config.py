@@ -41,6 +41,13 @@ class QAConfig:
         chunk_tokens / chunk_overlap_tokens: passage size and overlap in model tokens (see
             :class:`corpus.chunking.ChunkingConfig` for why 200/40).
         index_dir: the index to use; None = the bundled-corpus index in the user cache.
+        vector_store_uri: None (default) = the embedded FAISS index in ``index_dir``. Otherwise
+            the passages live in Milvus (``pip install pymilvus milvus-lite``): a Milvus Lite file
+            path ending in ``.db`` (one machine, Milvus engine embedded) or a Milvus standalone or
+            cluster address such as ``"http://localhost:19530"`` (README "Scaling out").
+        vector_store_collection: the Milvus collection name (several indexes can share a server).
+        vector_store_index: the Milvus vector index, created with the collection: "FLAT" (exact,
+            the same results as the FAISS default), or e.g. "HNSW" / "AUTOINDEX" on a server.
         retrieval: "hybrid" (default), "dense", "bm25" or "rrf" (plain reciprocal rank fusion).
         candidates: passages fetched from each channel before fusion and rescoring. 50 keeps
             recall@20 of the first stage near its ceiling on the dev set at <5 ms per channel.
@@ -71,6 +78,9 @@ class QAConfig:
     chunk_tokens: int = 200
     chunk_overlap_tokens: int = 40
     index_dir: Path | None = None
+    vector_store_uri: str | None = None
+    vector_store_collection: str = "vnnews_qa"
+    vector_store_index: str = "FLAT"
     retrieval: str = "hybrid"
     candidates: int = 50
     top_k: int = 5

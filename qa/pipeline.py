@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Sequence
 from corpus.chunking import ChunkingConfig, chunk_document
 from corpus.document import Document
 from embeddings.encoder import Encoder, load_encoder
-from embeddings.vector_index import VectorIndex
+from embeddings.store import PassageFilter, VectorStore, open_store
 
 from .answering import make_answerer
 from .answering.extractive import NOT_FOUND
@@ -52,7 +52,7 @@ class Pipeline:
     """Indexing and question answering over one index."""
 
     def __init__(self, config: QAConfig | None = None, *, encoder: Encoder | None = None,
-                 index: VectorIndex | None = None, in_memory: bool = False):
+                 index: VectorStore | None = None, in_memory: bool = False):
         self.config = config or QAConfig()
         self.encoder = encoder or load_encoder(
             self.config.embedding_model, device=self.config.device, batch_size=self.config.batch_size,
@@ -61,14 +61,10 @@ class Pipeline:
             max_tokens=min(self.config.chunk_tokens, self.encoder.max_tokens),
             overlap_tokens=self.config.chunk_overlap_tokens)
         chunking = {"max_tokens": self.chunking.max_tokens, "overlap_tokens": self.chunking.overlap_tokens}
-        if index is None:
-            path = None if in_memory else self.config.resolved_index_dir
-            if path is not None and VectorIndex.exists(path):
-                index = VectorIndex.open(path)
-            else:
-                index = VectorIndex.create(path, model=self.encoder.name, fingerprint=self.encoder.fingerprint,
-                                           probe=self.encoder.probe_vector, dim=self.encoder.dim,
-                                           chunking=chunking)
+        if index is None:  # FAISS in index_dir, or Milvus when config.vector_store_uri is set
+            index = open_store(self.config, in_memory=in_memory, model=self.encoder.name,
+                               fingerprint=self.encoder.fingerprint, probe=self.encoder.probe_vector,
+                               dim=self.encoder.dim, chunking=chunking)
         index.check_compatible(model=self.encoder.name, dim=self.encoder.dim,
                                probe_matches=self.encoder.same_model_as(index.manifest["model"]["probe"]),
                                chunking=chunking)
@@ -168,9 +164,12 @@ class Pipeline:
         q.vector = self.encoder.encode_queries([text])[0]
         return q
 
-    def retrieve(self, question: str | Query, top_k: int | None = None) -> list[Passage]:
-        """The best passages for a question."""
+    def retrieve(self, question: str | Query, top_k: int | None = None, *,
+                 filters: PassageFilter | dict | None = None) -> list[Passage]:
+        """The best passages for a question (among those passing ``filters``, see :meth:`ask`)."""
         q = question if isinstance(question, Query) else self.query(question)
+        if filters is not None:
+            q.filters = PassageFilter.coerce(filters)
         with self.retriever.reading():
             return self.retriever.run(q, top_k or self.config.top_k)
 
@@ -184,21 +183,24 @@ class Pipeline:
         return is_relevant(query, passages, thresholds, getattr(self.index, "sentence_vectors", None))
 
     def ask(self, question: str, *, top_k: int | None = None, history: Sequence[dict] | None = None,
-            language: str | None = None) -> Answer:
+            language: str | None = None, filters: PassageFilter | dict | None = None) -> Answer:
         """Answer ``question`` with cited sentences from the indexed articles.
 
         ``history`` is the conversation so far as chat messages (``{"role": "user" |
         "assistant", "content": str}``, oldest first), for follow-up questions. ``language``
         ("vi"/"en") forces the language of the answer's framing; None follows the question.
+        ``filters`` restricts the answer to some articles: a :class:`~embeddings.store.PassageFilter`
+        or a dict of its fields, e.g. ``{"sources": ["QĐND"], "date_from": "2016-01"}``.
         """
         answer = None
-        for answer in self.ask_stream(question, top_k=top_k, history=history, language=language):
+        for answer in self.ask_stream(question, top_k=top_k, history=history, language=language, filters=filters):
             pass
         assert answer is not None
         return answer
 
     def ask_stream(self, question: str, *, top_k: int | None = None,
-                   history: Sequence[dict] | None = None, language: str | None = None) -> Iterator[Answer]:
+                   history: Sequence[dict] | None = None, language: str | None = None,
+                   filters: PassageFilter | dict | None = None) -> Iterator[Answer]:
         """Like :meth:`ask`, but yields the answer as it grows: zero or more partial answers
         (``partial=True``, text so far) and then the final one (``partial=False``)."""
         if language not in (None, "vi", "en"):
@@ -206,6 +208,7 @@ class Pipeline:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         q = self.query(question)
+        q.filters = PassageFilter.coerce(filters)
         t1 = time.perf_counter()
         timings["embed_query"] = t1 - t0
         with self.retriever.reading():  # thread safety: see qa.retrieval.retriever
@@ -238,7 +241,7 @@ def default_pipeline(config: QAConfig | None = None, *, progress: bool = False) 
     with _default_lock:
         if _default is None or (config is not None and config != _default.config):
             pipe = Pipeline(config)
-            if pipe.config.index_dir is None:
+            if pipe.config.index_dir is None and pipe.config.vector_store_uri is None:
                 # The bundled-corpus index: add whatever bundled article it lacks (all of
                 # them on first use; re-adding present ones is a no-op).
                 from corpus import load_bundled

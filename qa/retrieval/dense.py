@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from embeddings.vector_index import VectorIndex
+from embeddings.store import VectorStore
 
 from .base import Query, Ranking
 
@@ -16,12 +16,14 @@ class DenseChannel:
 
     name = "dense"
 
-    def __init__(self, index: VectorIndex):
+    def __init__(self, index: VectorStore):
         self.index = index
 
     def search(self, query: Query, k: int) -> Ranking:
         if query.vector is None:
             raise ValueError("the dense channel needs query.vector")
+        if query.filters is not None:
+            return self.index.search(query.vector, k, filter=query.filters)[0]
         return self.index.search(query.vector, k)[0]
 
 
@@ -36,7 +38,7 @@ class SentenceChannel:
 
     name = "sentence"
 
-    def __init__(self, index: VectorIndex):
+    def __init__(self, index: VectorStore):
         self.index = index
         self._matrix: np.ndarray | None = None
         self._starts = np.zeros(0, dtype=np.int64)

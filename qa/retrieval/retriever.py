@@ -13,7 +13,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from embeddings.vector_index import VectorIndex
+import numpy as np
+
+from embeddings.store import VectorStore
 
 from ..analysis import content_terms
 from ..types import Passage
@@ -87,7 +89,7 @@ class Retriever:
     near-duplicate removal: the product's default).
     """
 
-    def __init__(self, index: VectorIndex, method: str = "hybrid", candidates: int = 50,
+    def __init__(self, index: VectorStore, method: str = "hybrid", candidates: int = 50,
                  aliases: AliasTable | None = None, lexical: LexicalChannel | None = None):
         if method not in METHODS:
             raise ValueError(f"unknown retrieval method {method!r}; choose one of {', '.join(METHODS)}")
@@ -142,13 +144,14 @@ class Retriever:
 
     # ------------------------------------------------------------------ ranking
     def rank(self, query: Query, k: int) -> Ranking:
-        """Passage ids and final scores, best first (at most ``k``)."""
+        """Passage ids and final scores, best first (at most ``k``), among the passages that
+        pass ``query.filters`` when it is set (the store filters the dense search)."""
         if self.method == "dense":
             return self.dense.search(query, k)
         if self.method == "bm25":
-            return self.lexical.search(query, k)
+            return self._lexical(query, k)
         dense = self.dense.search(query, self.candidates)
-        lexical = self.lexical.search(query, self.candidates)
+        lexical = self._lexical(query, self.candidates)
         if self.method == "rrf":
             return fusion.rrf([dense, lexical])[:k]
         return self._hybrid(query, dense, lexical, k)
@@ -164,6 +167,9 @@ class Retriever:
         :data:`SENTENCE_WEIGHT`. Near duplicates are dropped.
         """
         best_sentence = self.sentences.best(query)
+        allowed = self.index.filter_ids(query.filters)
+        if allowed is not None:
+            best_sentence = {pid: s for pid, s in best_sentence.items() if pid in allowed}
         top_sentence = sorted(best_sentence.items(), key=lambda x: -x[1])[:self.candidates]
         d = dict(dense)
         lex = dict(lexical)
@@ -190,6 +196,17 @@ class Retriever:
         rescored.sort(key=lambda x: -x[1])
         rescored = drop_near_duplicates(rescored, lambda x: self._shingles(x[0]))
         return (rescored + scored[RESCORE_DEPTH:])[:k]
+
+    def _lexical(self, query: Query, k: int) -> Ranking:
+        """The lexical channel's top ``k``, among the passages passing ``query.filters``."""
+        allowed = self.index.filter_ids(query.filters)
+        if allowed is None:
+            return self.lexical.search(query, k)
+        s = self.lexical.scores(query).copy()
+        ids = self.lexical.ids
+        s[~np.isin(ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))] = 0.0
+        top = np.argsort(-s, kind="stable")[:k]
+        return [(int(ids[i]), float(s[i])) for i in top if s[i] > 0]
 
     def _sentences(self, pid: int) -> list[set[str]]:
         """Match units (folded syllables, alias tokens) of each sentence of a passage, cached."""
