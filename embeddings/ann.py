@@ -20,7 +20,8 @@ Parameters (measured with ``python -m qa.bench ann``, see BENCHMARKS.md):
 * k-means trained on ``TRAIN_PER_LIST`` vectors per list (FAISS warns below 39), 10
   iterations;
 * ``nprobe``: lists scanned per query, :data:`NPROBE_FRACTION` of nlist with a floor of
-  :data:`MIN_NPROBE`: recall@10 against exact search >= 0.98 in the benchmark.
+  :data:`MIN_NPROBE`: recall@10 against exact search >= 0.98 in the benchmark (stand-in
+  vectors: real embeddings plus noise, tightly clustered, a hard case for IVF).
 
 The index is trained on the vectors present when it is built; it is rebuilt (retrained)
 when the collection has grown :data:`RETRAIN_GROWTH` times since, so the lists keep fitting.
@@ -33,21 +34,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ANN_THRESHOLD", "AnnParams", "params_for", "use_ann", "build", "flat_contents", "needs_rebuild"]
+__all__ = ["ANN_THRESHOLD", "AnnParams", "build", "flat_contents", "needs_rebuild", "params_for", "use_ann"]
 
-#: Passages from which the approximate index is used. Measured (BENCHMARKS.md, "Index
-#: choice by size"): one exact search over 384-dim vectors costs ~0.3 ms per 10,000 passages
-#: on one core here; at 200,000 passages it is ~10 ms, a sixth of the 60 ms ``ask()``
-#: budget, while IVF stays ~1-2 ms with recall@10 >= 0.98. Below that, exact search is
-#: cheap, needs no training and loses nothing.
-ANN_THRESHOLD = 200_000
+#: Vectors from which the approximate index is used (passages for the passage index,
+#: sentences for the sentence channel). Measured on this busy 2-core machine (BENCHMARKS.md,
+#: "Index choice by size"): one exact search over 384-dim vectors took 6 ms p50 at 50,000,
+#: 13 ms (p95 26 ms) at 100,000 and 23 ms at 200,000 vectors — a fifth of the 60 ms ``ask()``
+#: budget from 100,000 on — while IVF with the parameters below stays a few ms at recall@10
+#: >= 0.98. Below it, exact search is cheap, needs no training and loses nothing.
+ANN_THRESHOLD = 100_000
 #: Training vectors per list (FAISS warns below 39 per centroid).
 TRAIN_PER_LIST = 40
 #: k-means iterations: 10 is FAISS's own default for IVF coarse quantizers.
 KMEANS_ITERATIONS = 10
-#: Share of the lists scanned per query, and the floor: measured to give recall@10 >= 0.98
-#: against exact search on stand-in vectors at 200k-1M passages (BENCHMARKS.md).
-NPROBE_FRACTION = 1 / 64
+#: Share of the lists scanned per query, and the floor. Measured at 200,000 stand-in vectors
+#: (nlist 1,789, 100 dev questions): nprobe = nlist/16 gives recall@10 0.971, nlist/8 0.991,
+#: nlist/5 0.994 (and 16 x sqrt(n) lists, at 10 x the training time, 0.998); 1/8 it is.
+NPROBE_FRACTION = 1 / 8
 MIN_NPROBE = 32
 #: Rebuild the index when the collection has grown this many times since training.
 RETRAIN_GROWTH = 4.0

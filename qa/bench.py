@@ -450,11 +450,17 @@ def ann_bench(n: int = 1_000_000, sizes: list[int] | None = None, n_queries: int
         lat_a, approx = timed_search(ivf)
         recall = float(np.mean([len(set(e) & set(a)) / 10 for e, a in zip(exact, approx)]))
         p = ann.params_for(m)
+        sweep = []
+        for mult in (0.5, 2, 4):  # the recall/latency trade-off around the chosen nprobe
+            ivf.nprobe = max(1, min(p.nlist, round(p.nprobe * mult)))
+            lat_s, got = timed_search(ivf)
+            sweep.append({"nprobe": ivf.nprobe, "p50_ms": _pct(lat_s, 50),
+                          "recall_at_10": float(np.mean([len(set(e) & set(a)) / 10 for e, a in zip(exact, got)]))})
         res["sizes"][str(m)] = {"nlist": p.nlist, "nprobe": p.nprobe, "exact_p50_ms": _pct(lat_e, 50),
                                 "exact_p95_ms": _pct(lat_e, 95), "ivf_p50_ms": _pct(lat_a, 50),
                                 "ivf_p95_ms": _pct(lat_a, 95), "ivf_build_s": build_s, "recall_at_10": recall,
                                 "flat_bytes_per_passage": faiss.serialize_index(flat).size / m if m <= 200_000 else 4 * x.shape[1],
-                                "uses_ivf": ann.use_ann(m)}
+                                "uses_ivf": ann.use_ann(m), "nprobe_sweep": sweep}
         del flat, ivf
         gc.collect()
 
@@ -516,6 +522,9 @@ def ann_table(r: dict) -> str:
         lines.append(f"| {int(k):,} | {x['nlist']} | {x['nprobe']} | {x['exact_p50_ms']:.2f} | {x['exact_p95_ms']:.2f} | "
                      f"{x['ivf_p50_ms']:.2f} | {x['ivf_p95_ms']:.2f} | {x['ivf_build_s']:.1f} | {x['recall_at_10']:.3f} | "
                      f"{'IVF' if x['uses_ivf'] else 'exact'} |")
+    lines += ["", "nprobe sweep (passages: nprobe p50 ms recall@10): " + "; ".join(
+        f"{int(k):,}: " + ", ".join(f"{s['nprobe']} {s['p50_ms']:.2f} {s['recall_at_10']:.3f}" for s in x["nprobe_sweep"])
+        for k, x in r["sizes"].items())]
     ix = r["index"]
     lines += ["", f"VectorIndex of {ix['passages']:,} passages ({ix['search_index']}): add {ix['add_s']:.0f} s, "
               f"IVF build {ix['ann_build_s']:.0f} s, +{ix['index_mb']:.0f} MB RSS ({ix['bytes_per_passage']:.0f} B/passage), "

@@ -10,6 +10,11 @@ from .base import Query, Ranking
 
 __all__ = ["DenseChannel", "SentenceChannel"]
 
+#: Sentences fetched per passage wanted when the sentence channel searches its IVF index:
+#: passages hold ~5 sentences and a relevant passage often has several near the question,
+#: so 4 x k sentences yield k distinct passages in practice.
+SENTENCE_HITS = 4
+
 
 class DenseChannel:
     """Nearest passages to the query vector (cross-lingual by construction)."""
@@ -30,8 +35,15 @@ class SentenceChannel:
 
     A question usually targets one sentence; a passage vector averages that sentence with its
     neighbours, so the answer-bearing passage can rank low on the passage vector while its
-    sentence matches well. One matrix product over all sentences (50,000 x 384 for a
-    10,000-passage index, ~20 ms... see BENCHMARKS.md) then a per-passage max.
+    sentence matches well.
+
+    Ranking: one matrix product over all sentences, a per-passage max and a partial sort —
+    while the index holds fewer than :data:`embeddings.ann.ANN_THRESHOLD` sentences. Beyond
+    that (100,000 passages hold ~500,000 sentences: a 770 MB float32 scan per question, ~100
+    ms here) an IVF index over the sentences returns the nearest :data:`SENTENCE_HITS` x k
+    sentences and the first k distinct passages among them are the ranking (approximate, like
+    the passage search at that size; see BENCHMARKS.md "ask() latency by index size").
+    :meth:`best` always computes exact best-sentence cosines, for the given passages only.
     """
 
     name = "sentence"
@@ -40,32 +52,71 @@ class SentenceChannel:
         self.index = index
         self._matrix: np.ndarray | None = None
         self._starts = np.zeros(0, dtype=np.int64)
+        self._sizes = np.zeros(0, dtype=np.int64)
         self._pids = np.zeros(0, dtype=np.int64)
+        self._slot: dict[int, int] = {}
+        self._owner = np.zeros(0, dtype=np.int64)
+        self._ann = None
         self._version = -1
 
     def refresh(self) -> None:
+        from embeddings import ann
+
         stored = self.index.sentence_vectors
         pids = [pid for pid in self.index.passages if len(stored.get(pid, ()))]
+        self._ann = None
         if pids:
             self._matrix = np.ascontiguousarray(np.concatenate([stored[p] for p in pids]).astype(np.float32))
-            sizes = np.array([len(stored[p]) for p in pids], dtype=np.int64)
-            self._starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            self._sizes = np.array([len(stored[p]) for p in pids], dtype=np.int64)
+            self._starts = np.concatenate([[0], np.cumsum(self._sizes)[:-1]])
+            self._owner = np.repeat(np.asarray(pids, dtype=np.int64), self._sizes)
+            if ann.use_ann(len(self._matrix)):
+                self._ann = ann.build(self._matrix, np.arange(len(self._matrix)))
         else:
             self._matrix = None
-            self._starts = np.zeros(0, dtype=np.int64)
+            self._starts = self._sizes = self._owner = np.zeros(0, dtype=np.int64)
         self._pids = np.asarray(pids, dtype=np.int64)
+        self._slot = {pid: i for i, pid in enumerate(pids)}
         self._version = len(self.index.passages)
 
-    def best(self, query: Query) -> dict[int, float]:
-        """Best sentence cosine of every passage that has sentence vectors."""
+    def _ensure(self) -> None:
         if self._version != len(self.index.passages):
             self.refresh()
+
+    def best(self, query: Query, pids=None) -> dict[int, float]:
+        """Exact best sentence cosine of ``pids`` (default: every passage) that have sentence vectors."""
+        self._ensure()
         if self._matrix is None:
             return {}
-        sims = self._matrix @ query.vector.astype(np.float32)
-        best = np.maximum.reduceat(sims, self._starts)
-        return dict(zip(self._pids.tolist(), best.tolist()))
+        q = query.vector.astype(np.float32)
+        if pids is None:
+            return dict(zip(self._pids.tolist(), np.maximum.reduceat(self._matrix @ q, self._starts).tolist()))
+        slots = np.array([self._slot[p] for p in pids if p in self._slot], dtype=np.int64)
+        if not len(slots):
+            return {}
+        rows = np.concatenate([np.arange(a, a + n) for a, n in zip(self._starts[slots], self._sizes[slots])])
+        offsets = np.concatenate([[0], np.cumsum(self._sizes[slots])[:-1]])
+        best = np.maximum.reduceat(self._matrix[rows] @ q, offsets)
+        return dict(zip(self._pids[slots].tolist(), best.tolist()))
 
     def search(self, query: Query, k: int) -> Ranking:
-        best = self.best(query)
-        return sorted(best.items(), key=lambda x: -x[1])[:k]
+        self._ensure()
+        if self._matrix is None or k <= 0:
+            return []
+        q = query.vector.astype(np.float32)
+        if self._ann is not None:
+            sims, rows = self._ann.search(q[None, :], min(len(self._matrix), SENTENCE_HITS * k))
+            out, seen = [], set()
+            for r, s in zip(rows[0].tolist(), sims[0].tolist()):
+                pid = int(self._owner[r]) if r >= 0 else None
+                if pid is not None and pid not in seen:
+                    seen.add(pid)
+                    out.append((pid, float(s)))
+                    if len(out) == k:
+                        break
+            return out
+        best = np.maximum.reduceat(self._matrix @ q, self._starts)
+        k = min(k, len(best))
+        top = np.argpartition(-best, k - 1)[:k]
+        top = top[np.argsort(-best[top], kind="stable")]
+        return [(int(self._pids[i]), float(best[i])) for i in top]
