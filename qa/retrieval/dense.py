@@ -37,86 +37,77 @@ class SentenceChannel:
     neighbours, so the answer-bearing passage can rank low on the passage vector while its
     sentence matches well.
 
-    Ranking: one matrix product over all sentences, a per-passage max and a partial sort —
-    while the index holds fewer than :data:`embeddings.ann.ANN_THRESHOLD` sentences. Beyond
-    that (100,000 passages hold ~500,000 sentences: a 770 MB float32 scan per question, ~100
-    ms here) an IVF index over the sentences returns the nearest :data:`SENTENCE_HITS` x k
-    sentences and the first k distinct passages among them are the ranking (approximate, like
-    the passage search at that size; see BENCHMARKS.md "ask() latency by index size").
-    :meth:`best` always computes exact best-sentence cosines, for the given passages only.
+    Ranking: a FAISS search for the nearest :data:`SENTENCE_HITS` x k sentences (repeated
+    with more hits in the rare case they hold fewer than k passages); the first k distinct
+    passages are the ranking. Exact (flat) below :data:`embeddings.ann.ANN_THRESHOLD`
+    sentences, IVF beyond (100,000 passages hold ~400,000 sentences: a 600 MB float32 scan
+    per question, 60-100 ms here). FAISS runs on one thread (see ``vector_index._faiss``): a
+    NumPy product over the same matrix fans out to two BLAS threads and took 0.2-35 ms for
+    4,000 sentences on the busy machine. :meth:`best` gives exact best-sentence cosines for
+    the passages asked about, from the stored float16 vectors.
     """
 
     name = "sentence"
 
     def __init__(self, index: VectorIndex):
         self.index = index
-        self._matrix: np.ndarray | None = None
-        self._starts = np.zeros(0, dtype=np.int64)
-        self._sizes = np.zeros(0, dtype=np.int64)
-        self._pids = np.zeros(0, dtype=np.int64)
-        self._slot: dict[int, int] = {}
+        self._search_index = None
         self._owner = np.zeros(0, dtype=np.int64)
-        self._ann = None
         self._version = -1
 
     def refresh(self) -> None:
         from embeddings import ann
+        from embeddings.vector_index import _faiss
 
         stored = self.index.sentence_vectors
         pids = [pid for pid in self.index.passages if len(stored.get(pid, ()))]
-        self._ann = None
+        self._search_index = None
+        self._owner = np.zeros(0, dtype=np.int64)
         if pids:
-            self._matrix = np.ascontiguousarray(np.concatenate([stored[p] for p in pids]).astype(np.float32))
-            self._sizes = np.array([len(stored[p]) for p in pids], dtype=np.int64)
-            self._starts = np.concatenate([[0], np.cumsum(self._sizes)[:-1]])
-            self._owner = np.repeat(np.asarray(pids, dtype=np.int64), self._sizes)
-            if ann.use_ann(len(self._matrix)):
-                self._ann = ann.build(self._matrix, np.arange(len(self._matrix)))
-        else:
-            self._matrix = None
-            self._starts = self._sizes = self._owner = np.zeros(0, dtype=np.int64)
-        self._pids = np.asarray(pids, dtype=np.int64)
-        self._slot = {pid: i for i, pid in enumerate(pids)}
+            matrix = np.ascontiguousarray(np.concatenate([stored[p] for p in pids]).astype(np.float32))
+            self._owner = np.repeat(np.asarray(pids, dtype=np.int64), [len(stored[p]) for p in pids])
+            if ann.use_ann(len(matrix)):
+                self._search_index = ann.build(matrix, np.arange(len(matrix)))
+            else:
+                self._search_index = _faiss().IndexFlatIP(matrix.shape[1])
+                self._search_index.add(matrix)
         self._version = len(self.index.passages)
 
     def _ensure(self) -> None:
         if self._version != len(self.index.passages):
             self.refresh()
 
-    def best(self, query: Query, pids=None) -> dict[int, float]:
-        """Exact best sentence cosine of ``pids`` (default: every passage) that have sentence vectors."""
-        self._ensure()
-        if self._matrix is None:
+    def best(self, query: Query, pids) -> dict[int, float]:
+        """Exact best sentence cosine of each of ``pids`` that has sentence vectors."""
+        stored = self.index.sentence_vectors
+        pids = [p for p in pids if len(stored.get(p, ()))]
+        if not pids:
             return {}
-        q = query.vector.astype(np.float32)
-        if pids is None:
-            return dict(zip(self._pids.tolist(), np.maximum.reduceat(self._matrix @ q, self._starts).tolist()))
-        slots = np.array([self._slot[p] for p in pids if p in self._slot], dtype=np.int64)
-        if not len(slots):
-            return {}
-        rows = np.concatenate([np.arange(a, a + n) for a, n in zip(self._starts[slots], self._sizes[slots])])
-        offsets = np.concatenate([[0], np.cumsum(self._sizes[slots])[:-1]])
-        best = np.maximum.reduceat(self._matrix[rows] @ q, offsets)
-        return dict(zip(self._pids[slots].tolist(), best.tolist()))
+        sizes = [len(stored[p]) for p in pids]
+        sims = np.einsum("ij,j->i", np.concatenate([stored[p] for p in pids]).astype(np.float32),
+                         query.vector.astype(np.float32))  # einsum: no BLAS threads (see above)
+        best = np.maximum.reduceat(sims, np.concatenate([[0], np.cumsum(sizes)[:-1]]))
+        return dict(zip(pids, best.tolist()))
 
     def search(self, query: Query, k: int) -> Ranking:
         self._ensure()
-        if self._matrix is None or k <= 0:
+        if self._search_index is None or k <= 0:
             return []
-        q = query.vector.astype(np.float32)
-        if self._ann is not None:
-            sims, rows = self._ann.search(q[None, :], min(len(self._matrix), SENTENCE_HITS * k))
+        q = np.ascontiguousarray(query.vector[None, :], dtype=np.float32)
+        total = self._search_index.ntotal
+        hits = min(total, SENTENCE_HITS * k)
+        while True:
+            sims, rows = self._search_index.search(q, hits)
             out, seen = [], set()
             for r, s in zip(rows[0].tolist(), sims[0].tolist()):
-                pid = int(self._owner[r]) if r >= 0 else None
-                if pid is not None and pid not in seen:
+                if r < 0:
+                    continue
+                pid = int(self._owner[r])
+                if pid not in seen:
                     seen.add(pid)
                     out.append((pid, float(s)))
                     if len(out) == k:
-                        break
-            return out
-        best = np.maximum.reduceat(self._matrix @ q, self._starts)
-        k = min(k, len(best))
-        top = np.argpartition(-best, k - 1)[:k]
-        top = top[np.argsort(-best[top], kind="stable")]
-        return [(int(self._pids[i]), float(best[i])) for i in top]
+                        return out
+            if hits >= total:
+                return out
+            hits = min(total, hits * 4)
