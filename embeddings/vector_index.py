@@ -20,9 +20,9 @@ Writes are atomic: a commit writes the files of a new generation, fsyncs them, t
 which names only files of the previous generation, so the index stays loadable; leftovers of
 an interrupted commit are removed by the next one. Nothing is pickled.
 
-Exact (flat) search is the right default up to a few hundred thousand passages: 10,000
+Exact (flat) search is the right default for small and medium collections: 10,000
 passages x 384 dimensions is a 15 MB matrix searched in about a millisecond, with no training
-step and no recall loss. Beyond :data:`embeddings.ann.ANN_THRESHOLD` passages searches go
+step and no recall loss. From :data:`embeddings.ann.ANN_THRESHOLD` passages on, searches go
 to an approximate IVF index kept beside the flat one (see :mod:`embeddings.ann`).
 """
 
