@@ -8,6 +8,8 @@ Layout of an index directory::
                              vectors = cosine similarity; ids are passage row ids
     passages-<gen>.jsonl     one passage per line: id, doc_id, offsets, sentences, text
     documents-<gen>.jsonl    the cleaned documents (citations show spans of these texts)
+    ann-<gen>.faiss          only at embeddings.ann.ANN_THRESHOLD passages and more: the
+                             approximate (IVF) index searched instead of the flat one
     sentences-<gen>.npy      float16 vectors of every passage sentence, rows in passage order
                              (each passage row names its slice), for sentence-level rescoring
                              and answer selection without embedding at question time
@@ -26,9 +28,10 @@ wrong answers from a flipped byte). Hashing reads every file once more: ~0.2 s p
 core, small next to loading the same files; ``open(path, checksums=False)`` checks sizes only.
 Indexes written before checksums existed (no ``"files"``) are loaded without these checks.
 
-Exact (flat) search is the right default up to a few hundred thousand passages: 10,000
+Exact (flat) search is the right default for small and medium collections: 10,000
 passages x 384 dimensions is a 15 MB matrix searched in about a millisecond, with no training
-step and no recall loss.
+step and no recall loss. From :data:`embeddings.ann.ANN_THRESHOLD` passages on, searches go
+to an approximate IVF index kept beside the flat one (see :mod:`embeddings.ann`).
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ import numpy as np
 
 from corpus.document import Chunk, Document
 from embeddings.store import PassageFilter, VectorStore
+
+from . import ann
 
 __all__ = ["VectorIndex", "IndexMismatchError", "CorruptIndexError", "StoredPassage", "FORMAT_VERSION",
            "verify_files"]
@@ -176,6 +181,10 @@ class VectorIndex(VectorStore):
         #: passage id -> (n_sentences, dim) float16 vectors, when the passages were added with them
         self.sentence_vectors: dict[int, np.ndarray] = sentence_vectors or {}
         self._dirty = False
+        #: approximate index used at :attr:`ann_threshold` passages and more (embeddings.ann)
+        self._ann = None
+        #: None = :data:`embeddings.ann.ANN_THRESHOLD`
+        self.ann_threshold: int | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -260,7 +269,13 @@ class VectorIndex(VectorStore):
                 rows = p.extra.pop("sentence_rows", None)
                 if rows is not None:
                     sentence_vectors[pid] = matrix[rows[0]:rows[1]]
-        return cls(path, manifest, index, passages, documents, sentence_vectors)
+        opened = cls(path, manifest, index, passages, documents, sentence_vectors)
+        apath = path / f"ann-{gen}.faiss"
+        if gen and apath.is_file():
+            stored_ann = faiss.read_index(str(apath))
+            if stored_ann.ntotal == index.ntotal:  # else rebuilt on first search
+                opened._ann = stored_ann
+        return opened
 
     # ------------------------------------------------------------------ checks
     @property
@@ -307,6 +322,8 @@ class VectorIndex(VectorStore):
         ids = list(range(start, start + len(chunks)))
         if chunks:
             self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+            if self._ann is not None:
+                self._ann.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
         for i, (row_id, chunk) in enumerate(zip(ids, chunks)):
             p = StoredPassage.from_chunk(row_id, chunk)
             if extras is not None:
@@ -333,6 +350,8 @@ class VectorIndex(VectorStore):
         ids = [pid for pid, p in self.passages.items() if p.doc_id == doc_id]
         if ids:
             self._index.remove_ids(np.asarray(ids, dtype=np.int64))
+            if self._ann is not None:
+                self._ann.remove_ids(np.asarray(ids, dtype=np.int64))
         for pid in ids:
             del self.passages[pid]
             self.sentence_vectors.pop(pid, None)
@@ -350,14 +369,25 @@ class VectorIndex(VectorStore):
         n = len(self.passages) if allowed is None else len(allowed)
         if n == 0 or k < 1:
             return [[] for _ in range(len(q))]
-        if allowed is not None:  # FAISS skips the other ids during the scan (exact within the filter)
+        if allowed is not None:  # exact within the filter: FAISS skips the other ids during the scan
             faiss = _faiss()
             selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
             scores, ids = self._index.search(q, min(k, n), params=faiss.SearchParameters(sel=selector))
         else:
-            scores, ids = self._index.search(q, min(k, n))
+            scores, ids = self.search_index().search(q, min(k, n))
         return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
                 for row_ids, row_scores in zip(ids, scores)]
+
+    def search_index(self):
+        """The FAISS index searches use: the approximate one at :attr:`ann_threshold` passages
+        and more (built on first need, rebuilt when the collection outgrew it), else the flat one."""
+        n = len(self.passages)
+        if not ann.use_ann(n, self.ann_threshold):
+            self._ann = None
+            return self._index
+        if self._ann is None or ann.needs_rebuild(self._ann, n):
+            self._ann = ann.build(*ann.flat_contents(self._index))
+        return self._ann
 
     def vectors(self, ids: Iterable[int]) -> np.ndarray:
         """Stored vectors of the given passage ids."""
@@ -393,6 +423,12 @@ class VectorIndex(VectorStore):
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, vec_path)
+            if self.search_index() is self._ann and self._ann is not None:
+                atmp = self.path / f"ann-{gen}.faiss.tmp"
+                faiss.write_index(self._ann, str(atmp))
+                with open(atmp, "rb+") as f:
+                    os.fsync(f.fileno())
+                os.replace(atmp, self.path / f"ann-{gen}.faiss")
             rows, blocks, n = {}, [], 0
             for pid in self.passages:
                 sv = self.sentence_vectors.get(pid)
@@ -424,9 +460,9 @@ class VectorIndex(VectorStore):
         return True
 
     def _remove_stale(self, gen: int) -> None:
-        keep = {f"vectors-{gen}.faiss", f"passages-{gen}.jsonl", f"documents-{gen}.jsonl", f"sentences-{gen}.npy",
+        keep = {f"vectors-{gen}.faiss", f"ann-{gen}.faiss", f"passages-{gen}.jsonl", f"documents-{gen}.jsonl", f"sentences-{gen}.npy",
                 MANIFEST, ".lock"}
         for p in self.path.iterdir():
-            if p.name not in keep and (p.name.startswith(("vectors-", "passages-", "documents-", "sentences-"))
+            if p.name not in keep and (p.name.startswith(("vectors-", "ann-", "passages-", "documents-", "sentences-"))
                                        or p.name.endswith(".tmp")):
                 p.unlink(missing_ok=True)

@@ -166,11 +166,10 @@ class Retriever:
         :data:`RESCORE_DEPTH`, the best sentence's lexical coverage times
         :data:`SENTENCE_WEIGHT`. Near duplicates are dropped.
         """
-        best_sentence = self.sentences.best(query)
+        top_sentence = self.sentences.search(query, self.candidates)
         allowed = self.index.filter_ids(query.filters)
         if allowed is not None:
-            best_sentence = {pid: s for pid, s in best_sentence.items() if pid in allowed}
-        top_sentence = sorted(best_sentence.items(), key=lambda x: -x[1])[:self.candidates]
+            top_sentence = [(pid, sc) for pid, sc in top_sentence if pid in allowed]
         d = dict(dense)
         lex = dict(lexical)
         pool = set(d) | set(lex) | {pid for pid, _ in top_sentence}
@@ -185,6 +184,7 @@ class Retriever:
         query.terms["dense"] = d
         # A passage indexed without sentence vectors (an index from an older version) is
         # judged by its passage cosine, not pushed to the bottom.
+        best_sentence = self.sentences.best(query, list(fused))
         sent = fusion.minmax({pid: best_sentence.get(pid, d[pid]) for pid in fused})
         w_sent = SENTENCE_DENSE_WEIGHT[query.language]
         scored = sorted(((pid, s + w_sent * sent[pid]) for pid, s in fused.items()), key=lambda x: -x[1])
