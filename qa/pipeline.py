@@ -200,9 +200,9 @@ class Pipeline:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         ctx = contextual_query(question.strip(), history, self._rewriter())
-        text = normalize_text(ctx.text)
-        q = Query(text=text, language=detect_language(normalize_text(question.strip())))
-        q.vector = self.encoder.encode_queries([text])[0]
+        q = self.query(ctx.text)
+        if ctx.method != "none":  # the answer's language is the question's, not the carried words'
+            q.language = detect_language(normalize_text(question.strip()))
         t1 = time.perf_counter()
         timings["embed_query"] = t1 - t0
         k = top_k or self.config.top_k

@@ -226,8 +226,15 @@ class CitationVerifier:
     def claim_vectors(self, claims: list[str]) -> np.ndarray:
         return np.asarray(self.encoder.encode_queries(claims), dtype=np.float32)
 
-    def support(self, claim: str, claim_vector: np.ndarray, language: str, passage: Passage) -> Support:
-        """The support of ``passage`` for ``claim`` (its best sentence)."""
+    def support(self, claim: str, claim_vector: np.ndarray, language: str, passage: Passage,
+                core: str | None = None) -> Support:
+        """The support of ``passage`` for ``claim`` (its best sentence).
+
+        ``core``: for an elliptical claim checked together with its question ("Ông Kerry gặp
+        ông Putin ở đâu? Ở Moskva"), the claim's own words ("Ở Moskva"). The question matches
+        its passage whatever the answer, so the names, numbers and (Vietnamese) words of the
+        core must be found in the passage too: each missing share scales the support down by
+        :data:`NAME_PENALTY`."""
         sentences = passage.sentence_texts() or [(passage.start, passage.end, passage.text)]
         vecs = self._vectors(passage)
         if len(vecs) != len(sentences):  # stored vectors out of step with the spans: embed afresh
@@ -242,11 +249,17 @@ class CitationVerifier:
         aliases = self.lexical.aliases
         weights = query_units(query_terms(Query(text=text, language=lang), aliases), self.lexical.idf)
         # names and numbers only: the English term extractor keeps exactly those, in any language
-        names = query_units(query_terms(Query(text=text, language="en"), aliases), self.lexical.idf)
+        own = normalize_text(core) if core else text
+        names = query_units(query_terms(Query(text=own, language="en"), aliases), self.lexical.idf)
         units = [sentence_units(t, aliases.tokens(t, normalized=True)) for _, _, t in sentences]
+        everywhere = set().union(*units)
         name_factor = 1.0
         if names:
-            name_factor = 1.0 - NAME_PENALTY * (1.0 - coverage(names, set().union(*units)))
+            name_factor = 1.0 - NAME_PENALTY * (1.0 - coverage(names, everywhere))
+        if core:
+            words = query_units(query_terms(Query(text=own, language=lang), aliases), self.lexical.idf)
+            if words:
+                name_factor *= 1.0 - NAME_PENALTY * (1.0 - coverage(words, everywhere))
         best: Support | None = None
         for (s, e, text), d, u in zip(sentences, dense, units):
             lex = coverage(weights, u) if weights else 0.0

@@ -210,12 +210,14 @@ class GenerativeAnswerer:
                 out.append(_Checked(c.start, c.end, c.text, list(c.numbers), False, 0.0, "", False, {}))
                 continue
             v = vec[id(c)]
-            best = {n: self.verifier.support(texts[id(c)], v, query.language, passages[n - 1]) for n in c.numbers}
+            core = c.content if texts[id(c)] != c.content else None
+            best = {n: self.verifier.support(texts[id(c)], v, query.language, passages[n - 1], core)
+                    for n in c.numbers}
             kept = [n for n in c.numbers if best[n].score >= thr]
             note = ""
             if not kept:
                 # the claim's own sources do not back it: does another retrieved passage?
-                others = {n: self.verifier.support(texts[id(c)], v, query.language, passages[n - 1])
+                others = {n: self.verifier.support(texts[id(c)], v, query.language, passages[n - 1], core)
                           for n in range(1, len(passages) + 1) if n not in best}
                 best.update(others)
                 n_best = max(best, key=lambda n: best[n].score) if best else None
