@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..retrieval.base import Query
-from ..retrieval.lexical import query_terms
+from ..retrieval.lexical import has_diacritics, query_terms
 from ..retrieval.rescoring import coverage, query_units, sentence_units
 from ..types import Passage
 
@@ -257,7 +257,10 @@ class CitationVerifier:
         if names:
             name_factor = 1.0 - NAME_PENALTY * (1.0 - coverage(names, everywhere))
         if core:
-            words = query_units(query_terms(Query(text=own, language=lang), aliases), self.lexical.idf)
+            # an answer quoted from the source ("Moskva", "Tổng thống Putin") is Vietnamese even
+            # under an English question: its words count then, not only its names
+            core_lang = "vi" if has_diacritics(own) else lang
+            words = query_units(query_terms(Query(text=own, language=core_lang), aliases), self.lexical.idf)
             if words:
                 name_factor *= 1.0 - NAME_PENALTY * (1.0 - coverage(words, everywhere))
         best: Support | None = None

@@ -11,7 +11,9 @@ contains none (a hard negative: retrieved for this question). Claims and citatio
 
 * ``quote → P+``: the sentence of P+ holding the answer (should be supported);
 * ``short → P+``: the gold answer alone, an elliptical reply ("Ở Moskva [1].") that is
-  checked together with the question (should be supported);
+  checked together with the question (should be supported). The set's answers are Vietnamese
+  spans, also for the English questions (it has no English answers), so the English rows show
+  an English question answered with a quoted Vietnamese span;
 * ``quote → P-`` and ``short → P-``: the same claims citing the wrong passage (should not);
 * ``wrong answer → P+``: another question's gold answer as an elliptical reply citing the
   right passage (should not be supported; the hardest case, since the question itself matches
@@ -79,8 +81,8 @@ def run(data: str, limit: int | None, seed: int = 0) -> dict:
                 passage = pos if target == "P+" else neg
                 # a quote is Vietnamese whatever the question's language; answers are spans of
                 # the Vietnamese context too, so checked in the question's language band
-                lang = "vi" if kind == "quote" else q.language
-                s = verifier.support(claims[kind], vecs[kind], lang, passage, cores[kind])
+                band = "vi" if kind == "quote" else q.language
+                s = verifier.support(claims[kind], vecs[kind], band, passage, cores[kind])
                 accepted[(lang, case)].append(s.score >= verifier.threshold)
     return {k: (sum(v) / len(v), len(v)) for k, v in accepted.items()}
 
