@@ -47,9 +47,23 @@ from typing import Iterator
 
 from ..retrieval.base import Query
 from ..types import Answer, Citation, Claim, Passage
-from .backends import Generator, OpenAICompatibleGenerator, TransformersGenerator, strip_reasoning, visible_text
-from .citations import (CitationVerifier, Support, _MARKER, has_content, parse_markers, repair_markers,
-                        rewrite_groups, split_claims, strip_markers)
+from .backends import (
+    Generator,
+    OpenAICompatibleGenerator,
+    TransformersGenerator,
+    strip_reasoning,
+    visible_text,
+)
+from .citations import (
+    CitationVerifier,
+    Support,
+    has_content,
+    parse_markers,
+    repair_markers,
+    rewrite_groups,
+    split_claims,
+    strip_markers,
+)
 from .extractive import NOT_FOUND, ExtractiveAnswerer
 from .prompt import LANGUAGE_NAME, build_messages
 
@@ -75,7 +89,7 @@ ELLIPTICAL_WORDS = 6
 
 
 def _norm(text: str) -> str:
-    text = unicodedata.normalize("NFC", _MARKER.sub("", text)).lower()
+    text = unicodedata.normalize("NFC", strip_markers(text)).lower()
     return " ".join(re.sub(r"[\"'“”‘’.!?…:;,]", " ", text).split())
 
 

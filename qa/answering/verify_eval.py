@@ -30,7 +30,13 @@ import re
 import sys
 from collections import defaultdict
 
-from ..eval import DEFAULT_DATA, answer_key, build_pipeline, load_qa_set, method_pipeline
+from ..eval import (
+    DEFAULT_DATA,
+    answer_key,
+    build_pipeline,
+    load_qa_set,
+    method_pipeline,
+)
 from .citations import CitationVerifier
 from .generative import ELLIPTICAL_WORDS
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from qa.conversation import contextual_query, history_query, is_follow_up, previous_quotes, validate_history
+from qa.conversation import (
+    contextual_query,
+    history_query,
+    is_follow_up,
+    previous_quotes,
+    validate_history,
+)
 
 Q1 = "Ông Kerry gặp ai ở Moskva?"
 

@@ -20,6 +20,7 @@ import pytest
 
 from qa import QAConfig
 from qa.answering import make_answerer
+from qa.answering.citations import CitationVerifier
 from qa.answering.extractive import NOT_FOUND
 from qa.answering.generative import (
     GenerativeAnswerer,
@@ -29,7 +30,6 @@ from qa.answering.generative import (
     parse_markers,
     repair_markers,
 )
-from qa.answering.citations import CitationVerifier
 
 QUESTION_VI = "Ông Kerry gặp ông Putin ở đâu?"
 QUESTION_EN = "Where did Kerry meet Putin in December?"

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answering.generative import GenerativeAnswerer, TransformersGenerator, build_messages
+from qa.answering.generative import (
+    GenerativeAnswerer,
+    TransformersGenerator,
+    build_messages,
+)
 
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
           "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
