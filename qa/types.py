@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Passage", "Citation", "Answer"]
+__all__ = ["Passage", "Citation", "Claim", "Answer"]
 
 
 @dataclass
@@ -44,6 +44,22 @@ class Citation:
     end: int
     sentence: str
     score: float
+    #: for generative answers: whether the claims citing this source were checked against the
+    #: cited sentence and found supported (None: not checked, e.g. extractive answers, whose
+    #: text *is* the cited sentence); ``support`` is that check's score in [0, 1]
+    verified: bool | None = None
+    support: float | None = None
+
+
+@dataclass
+class Claim:
+    """One sentence of a generative answer and the outcome of checking its citations."""
+
+    text: str  # the sentence as shown in the answer, markers included
+    citations: list[int]  # the citation numbers it carries (after renumbering)
+    verified: bool  # every citation it carries supports it (see qa/answering/citations.py)
+    support: float  # best support score of its citations, in [0, 1]
+    note: str = ""  # what verification changed: "", "recited", "dropped", "unsupported"
 
 
 @dataclass
@@ -59,6 +75,11 @@ class Answer:
     answerer: str = "extractive"
     found: bool = True  # False when nothing relevant was retrieved
     partial: bool = False  # True for the intermediate answers that Pipeline.ask_stream yields
+    #: generative answers: each checked sentence and whether its citations support it
+    #: (empty for extractive answers, whose sentences are quotations)
+    claims: list[Claim] = field(default_factory=list)
+    #: the query retrieval used when it differs from the question (a follow-up in a conversation)
+    retrieval_query: str | None = None
 
     def sources_text(self) -> str:
         """The numbered sources, one per line, as the CLI prints them."""

@@ -4,49 +4,68 @@ Why optional. The default answerer (:mod:`qa.answering.extractive`) needs no lan
 runs offline on a CPU in milliseconds, and cannot say anything that is not in a source. A
 generative answer reads better (it can answer "where?" with "In Moscow [1]." instead of quoting a
 whole sentence) but needs a model this project does not ship: either a server that speaks the
-OpenAI chat API (Ollama, vLLM, llama.cpp ``llama-server``, ...) or a local transformers model.
-Users who have one set ``QAConfig(answerer="generative", generator_url=... or generator_model=...)``.
+OpenAI chat API (Ollama, vLLM, llama.cpp ``llama-server``, TGI, hosted APIs) or a local
+transformers model (:mod:`qa.answering.backends`). Users who have one set
+``QAConfig(answerer="generative", generator_url=... or generator_model=...)``.
 
-How grounding is enforced. The model sees the retrieved passages numbered ``[1]..[k]`` and is told
-to answer only from them, briefly, in the question's language, with ``[n]`` after every claim, and
-to reply with a fixed "not found" sentence when the passages do not answer. Its reply is then
-checked, not trusted:
+The pieces, one module each:
 
-* every ``[n]`` marker is parsed (``[2]``, ``[1, 3]``, ``[1][3]``); markers that name no passage
-  (``[9]`` of five) are removed;
+* :mod:`qa.answering.prompt` — the one prompt for every backend: numbered sources fenced as
+  data, answer in the question's language, ``[n]`` after each claim, a fixed "not found" reply;
+* :mod:`qa.answering.backends` — the two backends, whole replies and streaming;
+* :mod:`qa.answering.citations` — marker repair and claim-by-claim verification;
+* this module — :class:`GenerativeAnswerer`, which ties them together.
+
+What happens to a reply (it is checked, not trusted):
+
+* reasoning blocks (``<think>…</think>``) are removed; citation markers are repaired into
+  ``[n]`` and numbers that name no source are removed (:func:`~qa.answering.citations.repair_markers`);
 * a reply without any valid marker, an empty reply, or a model that fails (server down, HTTP
   error, missing model) gives the extractive answer instead, recorded as
   ``answerer="extractive (fallback)"``; the exact "not found" sentence gives ``found=False``;
-* the cited passages are renumbered 1, 2, ... in order of first appearance, and each
-  :class:`~qa.types.Citation` names the passage *and* its sentence that best supports the claims
-  citing it (the extractive answerer's sentence scorer, run on that one passage with the question
-  plus those claims), with that sentence's span in document coordinates, so a reader can check
-  every claim against an exact source sentence.
+* every sentence (claim) is checked against each source it cites
+  (:class:`~qa.answering.citations.CitationVerifier`): unsupported citations are removed; a claim
+  left without support is re-cited to the retrieved passage that supports it, or else dropped
+  (``unsupported="drop"``, the default) or kept and flagged (``"flag"``). If no supported claim
+  is left, the extractive answer is given instead;
+* the cited passages are renumbered 1, 2, ... in order of first appearance; each
+  :class:`~qa.types.Citation` names the passage and its sentence that best supports the claims
+  citing it, with that sentence's span in document coordinates, ``verified`` and ``support``;
+  ``Answer.claims`` lists every checked sentence with its outcome.
 
-What is not enforced: that each sentence of the reply carries a marker, or that a cited passage
-really entails the claim. The citation shows the best-supporting source sentence; judging the
-paraphrase is left to the reader, which is why the extractive answerer stays the default.
+:meth:`GenerativeAnswerer.stream` yields partial answers while the model writes (markers already
+repaired and renumbered, citations at passage level) and then the verified final answer.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import logging
-import os
 import re
-import threading
 import unicodedata
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from typing import Iterator
 
 from ..retrieval.base import Query
-from ..types import Answer, Citation, Passage
+from ..types import Answer, Citation, Claim, Passage
+from .backends import (
+    Generator,
+    OpenAICompatibleGenerator,
+    TransformersGenerator,
+    strip_reasoning,
+    visible_text,
+)
+from .citations import (
+    CitationVerifier,
+    Support,
+    has_content,
+    parse_markers,
+    repair_markers,
+    rewrite_groups,
+    split_claims,
+    strip_markers,
+)
 from .extractive import NOT_FOUND, ExtractiveAnswerer
+from .prompt import LANGUAGE_NAME, build_messages
 
 __all__ = [
     "Generator",
@@ -55,225 +74,22 @@ __all__ = [
     "GenerativeAnswerer",
     "build_messages",
     "parse_markers",
+    "repair_markers",
+    "LANGUAGE_NAME",
 ]
 
 log = logging.getLogger(__name__)
 
 FALLBACK_NAME = "extractive (fallback)"
-LANGUAGE_NAME = {"vi": "Vietnamese (tiếng Việt)", "en": "English"}
-
-
-# ---------------------------------------------------------------------------------- generators
-class Generator(Protocol):
-    """Anything that turns chat messages into a reply."""
-
-    def generate(self, messages: list[dict], max_tokens: int) -> str:
-        """The assistant's reply to ``messages`` (OpenAI chat format: role + content)."""
-        ...
-
-
-_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
-
-
-def _strip_reasoning(text: str) -> str:
-    """Drop the ``<think>…</think>`` block that reasoning models (Qwen3, DeepSeek-R1) emit."""
-    text = _THINK.sub("", text)
-    if "</think>" in text:  # the opening tag was in the prompt (some chat templates add it)
-        text = text.split("</think>", 1)[1]
-    return text.strip()
-
-
-def _is_loopback(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class OpenAICompatibleGenerator:
-    """Chat completions from an OpenAI-compatible server, with the standard library only.
-
-    ``base_url`` is the API root, e.g. ``http://localhost:11434/v1`` (Ollama),
-    ``http://localhost:8000/v1`` (vLLM) or ``http://localhost:8080/v1`` (llama.cpp); the request
-    goes to ``{base_url}/chat/completions`` (a URL already ending in ``/chat/completions`` is used
-    as is). Decoding is greedy (temperature 0). The API key comes from ``api_key`` or the
-    ``OPENAI_API_KEY`` environment variable; local servers need none. Requests to a loopback
-    address never go through an HTTP proxy.
-    """
-
-    def __init__(self, base_url: str, model: str = "default", api_key: str | None = None,
-                 timeout: float = 60):
-        if not base_url:
-            raise ValueError("base_url is empty")
-        base = base_url.rstrip("/")
-        self.url = base if base.endswith("/chat/completions") else base + "/chat/completions"
-        self.model = model
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self.timeout = timeout
-        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(self.url) else []
-        self._opener = urllib.request.build_opener(*handlers)
-
-    def __repr__(self) -> str:
-        return f"OpenAICompatibleGenerator(url={self.url!r}, model={self.model!r})"
-
-    def generate(self, messages: list[dict], max_tokens: int = 256) -> str:
-        body = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens,
-                "stream": False}
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(self.url, data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                                     headers=headers, method="POST")
-        try:
-            with self._opener.open(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as e:
-            detail = ""
-            try:
-                detail = e.read().decode("utf-8", "replace").strip()[:300]
-            except Exception:  # pragma: no cover - the body is a courtesy
-                pass
-            raise RuntimeError(f"the generator server at {self.url} answered HTTP {e.code} {e.reason}"
-                               + (f": {detail}" if detail else "")) from e
-        except urllib.error.URLError as e:
-            raise RuntimeError(f"could not reach the generator server at {self.url}: {e.reason}") from e
-        except (TimeoutError, OSError) as e:  # socket timeouts while reading, resets
-            raise RuntimeError(f"request to the generator server at {self.url} failed: {e}") from e
-        try:
-            data = json.loads(raw)
-            content = data["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as e:
-            raise RuntimeError(f"unexpected reply from the generator server at {self.url}: "
-                               f"{raw[:300].decode('utf-8', 'replace')!r}") from e
-        return _strip_reasoning(content or "")
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~", "\\")) or (len(name) > 1 and name[1] == ":") \
-        or os.path.exists(os.path.expanduser(name))
-
-
-class TransformersGenerator:
-    """A local causal language model through ``transformers`` (loaded on first use).
-
-    ``model_id_or_path`` is a model folder or a Hugging Face id already in the local cache: the
-    model is loaded with ``local_files_only=True`` unless the environment sets
-    ``HF_HUB_OFFLINE=0`` (which allows a download). The tokenizer's chat template formats the
-    messages when it has one; otherwise a plain "System/User/Assistant" prompt is used.
-    Decoding is greedy.
-    """
-
-    def __init__(self, model_id_or_path: str, device: str | None = None):
-        if not model_id_or_path:
-            raise ValueError("model_id_or_path is empty")
-        if _looks_like_path(model_id_or_path):
-            path = Path(model_id_or_path).expanduser()
-            if not path.is_dir():
-                raise FileNotFoundError(f"generator model folder {str(path)!r} does not exist")
-            model_id_or_path = str(path)
-        self.model_id = model_id_or_path
-        self.device = device
-        self._pipe = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"TransformersGenerator({self.model_id!r})"
-
-    @property
-    def local_files_only(self) -> bool:
-        return os.environ.get("HF_HUB_OFFLINE") != "0"
-
-    def _load(self):
-        with self._lock:
-            if self._pipe is not None:
-                return self._pipe
-            try:
-                import transformers
-            except ImportError as e:  # pragma: no cover - transformers comes with sentence-transformers
-                raise RuntimeError("the transformers generator needs the 'transformers' package") from e
-            try:
-                tok = transformers.AutoTokenizer.from_pretrained(self.model_id,
-                                                                 local_files_only=self.local_files_only)
-                model = transformers.AutoModelForCausalLM.from_pretrained(
-                    self.model_id, local_files_only=self.local_files_only)
-            except (OSError, ValueError) as e:
-                hint = (" (loading offline: download it first, or set HF_HUB_OFFLINE=0 to allow a download)"
-                        if self.local_files_only else "")
-                raise RuntimeError(f"could not load generator model {self.model_id!r}{hint}: {e}") from e
-            kwargs = {"device": self.device} if self.device else {}
-            self._pipe = transformers.pipeline("text-generation", model=model, tokenizer=tok, **kwargs)
-            return self._pipe
-
-    def prompt(self, messages: list[dict]) -> str:
-        """The text the model continues: the chat template's rendering, or a plain transcript."""
-        tok = self._load().tokenizer
-        if getattr(tok, "chat_template", None):
-            try:
-                return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            except Exception:
-                # Some templates (Gemma, Mistral) reject a system turn: fold it into the user turn.
-                system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-                rest = [dict(m) for m in messages if m["role"] != "system"]
-                if system and rest and rest[0]["role"] == "user":
-                    rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
-                return tok.apply_chat_template(rest, tokenize=False, add_generation_prompt=True)
-        names = {"system": "System", "user": "User", "assistant": "Assistant"}
-        turns = [f"{names.get(m['role'], m['role'].title())}: {m['content']}" for m in messages]
-        return "\n\n".join(turns) + "\n\nAssistant:"
-
-    def generate(self, messages: list[dict], max_tokens: int = 256) -> str:
-        pipe = self._load()
-        out = pipe(self.prompt(messages), max_new_tokens=max_tokens, do_sample=False, return_full_text=False)
-        return _strip_reasoning(out[0]["generated_text"])
-
-
-# ---------------------------------------------------------------------------------- prompt
-def build_messages(query: Query, passages: list[Passage]) -> list[dict]:
-    """The chat messages for one question: instructions, then numbered passages and the question."""
-    lang = query.language if query.language in NOT_FOUND else "vi"
-    language = LANGUAGE_NAME[lang]
-    also = ", even though the passages are in Vietnamese" if lang == "en" else ""
-    system = (
-        "You answer questions about news articles using only the numbered passages you are given.\n"
-        "Rules:\n"
-        f"- Answer in {language}, the language of the question{also}.\n"
-        "- Be short: 1 to 3 sentences.\n"
-        "- Use only information stated in the passages, never outside knowledge.\n"
-        "- After every claim, put the number of the passage that supports it in square brackets, "
-        "for example [1] or [2][3].\n"
-        f"- If the passages do not answer the question, reply exactly: {NOT_FOUND[lang]}"
-    )
-    blocks = []
-    for i, p in enumerate(passages, 1):
-        head = f"[{i}] {p.title}".rstrip()
-        blocks.append(f"{head}\n{p.text.strip()}")
-    user = ("Passages:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {query.text}\n\n"
-            f"Answer in {language}, citing passages as [n]:")
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-# ---------------------------------------------------------------------------------- grounding
-_MARKER = re.compile(r"\s*\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
-
-
-@dataclass
-class _Marker:
-    start: int  # span of the marker in the reply, leading whitespace included
-    end: int
-    numbers: list[int]  # passage numbers as written (1-based), valid or not
-
-
-def parse_markers(text: str) -> list[_Marker]:
-    """The ``[n]`` / ``[n, m]`` markers of a reply, in order."""
-    return [_Marker(m.start(), m.end(), [int(x) for x in re.findall(r"\d+", m.group(1))])
-            for m in _MARKER.finditer(text)]
+UNSUPPORTED_POLICIES = ("drop", "flag")
+#: Claims shorter than this many words are checked together with the question (see
+#: :meth:`GenerativeAnswerer._check_text`): a complete Vietnamese or English statement with a
+#: subject, a verb and an object rarely has fewer.
+ELLIPTICAL_WORDS = 6
 
 
 def _norm(text: str) -> str:
-    text = unicodedata.normalize("NFC", _MARKER.sub("", text)).lower()
+    text = unicodedata.normalize("NFC", strip_markers(text)).lower()
     return " ".join(re.sub(r"[\"'“”‘’.!?…:;,]", " ", text).split())
 
 
@@ -282,33 +98,70 @@ def _is_not_found(reply: str) -> bool:
     return bool(r) and any(_norm(s) in r for s in NOT_FOUND.values())
 
 
+_END = re.compile(r"([.!?…]+[\"'”’»)]*)\s*$")
+
+
+def _append_markers(sentence: str, numbers: list[int]) -> str:
+    """Put markers before the sentence's final punctuation: "… ở Moskva [1]."."""
+    marks = "".join(f"[{n}]" for n in numbers)
+    m = _END.search(sentence)
+    if m:
+        return f"{sentence[:m.start()].rstrip()} {marks}{m.group(1)}"
+    return f"{sentence.rstrip()} {marks}"
+
+
+@dataclass
+class _Checked:
+    start: int
+    end: int
+    text: str  # claim text, markers as written (valid numbers only)
+    numbers: list[int]  # passage numbers (1-based, as written) it keeps
+    verified: bool
+    support: float
+    note: str
+    checked: bool  # False for claims without content (not verified, kept as is)
+    best: dict  # passage number -> Support
+
+
 class GenerativeAnswerer:
     """A language model writes the answer; citations are verified and tied to source sentences.
 
-    ``run()`` has the extractive answerer's signature; ``fallback`` answers whenever the model's
-    reply cannot be grounded (see the module docstring).
+    ``run()`` has the extractive answerer's signature; ``stream()`` yields partial answers and
+    then the final one. ``fallback`` answers whenever the reply cannot be grounded (see the
+    module docstring). ``unsupported``: "drop" (default) removes claims no source supports,
+    "flag" keeps them with ``Claim.verified=False``.
     """
 
     name = "generative"
 
-    def __init__(self, generator: Generator, fallback: ExtractiveAnswerer, max_tokens: int = 256):
+    def __init__(self, generator: Generator, fallback: ExtractiveAnswerer, max_tokens: int = 256,
+                 unsupported: str = "drop", verifier: CitationVerifier | None = None):
+        if unsupported not in UNSUPPORTED_POLICIES:
+            raise ValueError(f"unsupported must be one of {UNSUPPORTED_POLICIES}, not {unsupported!r}")
         self.generator = generator
         self.fallback = fallback
         self.max_tokens = max_tokens
+        self.unsupported = unsupported
+        self.verifier = verifier or CitationVerifier(fallback.encoder, fallback.lexical,
+                                                     sentence_vectors=fallback.sentence_vectors)
 
     @classmethod
     def from_config(cls, config, fallback: ExtractiveAnswerer) -> "GenerativeAnswerer":
         """``generator_url`` → OpenAI-compatible server; else ``generator_model`` → transformers."""
         if config.generator_url:
-            gen: Generator = OpenAICompatibleGenerator(config.generator_url, model=config.generator_model or "default")
+            gen: Generator = OpenAICompatibleGenerator(
+                config.generator_url, model=config.generator_model or "default",
+                api_key_env=getattr(config, "generator_api_key_env", "QA_GENERATOR_API_KEY"),
+                timeout=getattr(config, "generator_timeout", 60))
         elif config.generator_model:
-            gen = TransformersGenerator(config.generator_model, device=getattr(config, "device", None))
+            gen = TransformersGenerator(config.generator_model, device=getattr(config, "generator_device", "cpu"))
         else:
             raise ValueError(
                 "answerer='generative' needs a language model: set generator_url to an OpenAI-compatible "
                 "server (e.g. Ollama: http://localhost:11434/v1, with generator_model naming the model) or "
                 "generator_model to a transformers model id or folder; or use answerer='extractive'")
-        return cls(gen, fallback)
+        return cls(gen, fallback, max_tokens=getattr(config, "generator_max_tokens", 256),
+                   unsupported=getattr(config, "generator_unsupported", "drop"))
 
     # ------------------------------------------------------------------ answering
     def run(self, query: Query, passages: list[Passage]) -> Answer:
@@ -320,104 +173,170 @@ class GenerativeAnswerer:
         except Exception as e:  # the model is optional: any failure gives the extractive answer
             log.warning("generative answerer failed, using the extractive answer: %s", e)
             return self._fallback(query, passages, f"generator error: {e}")
-        reply = (reply or "").strip()
-        markers = parse_markers(reply)
-        valid = [n for m in markers for n in m.numbers if 1 <= n <= len(passages)]
-        if not valid:
+        return self.finish(query, passages, reply)
+
+    def stream(self, query: Query, passages: list[Passage]) -> Iterator[Answer]:
+        """Partial answers (``partial=True``) as the model writes, then the final verified one."""
+        if not passages:
+            yield self._fallback(query, passages, "no passages")
+            return
+        raw = ""
+        shown = ""
+        try:
+            for piece in self.generator.stream(build_messages(query, passages), self.max_tokens):
+                raw += piece
+                text, cited = self._partial_text(visible_text(raw), len(passages))
+                if text and text != shown:
+                    shown = text
+                    yield self._partial(query, passages, text, cited)
+        except Exception as e:
+            log.warning("generative answerer failed while streaming, using the extractive answer: %s", e)
+            yield self._fallback(query, passages, f"generator error: {e}")
+            return
+        yield self.finish(query, passages, raw)
+
+    def finish(self, query: Query, passages: list[Passage], reply: str) -> Answer:
+        """The final answer from a complete reply: repair, verify, renumber, cite."""
+        reply = strip_reasoning(reply or "")
+        k = len(passages)
+        repaired = repair_markers(reply, k)
+        if not parse_markers(repaired):
             if _is_not_found(reply):
                 return Answer(question=query.text, text=NOT_FOUND[query.language], language=query.language,
                               citations=[], passages=passages, timings={}, answerer=self.name, found=False)
             return self._fallback(query, passages, f"reply without a valid citation: {reply[:200]!r}")
-        return self._grounded(query, passages, reply, markers)
+        checked = self._verify(query, passages, repaired)
+        if not any(c.checked and c.numbers and c.verified for c in checked):
+            return self._fallback(query, passages, f"no claim of the reply is supported: {reply[:200]!r}")
+        return self._compose(query, passages, repaired, checked)
+
+    # ------------------------------------------------------------------ verification
+    def _verify(self, query: Query, passages: list[Passage], text: str) -> list[_Checked]:
+        claims = split_claims(text)
+        contentful = [c for c in claims if has_content(c.text)]
+        texts = {id(c): self._check_text(query, c.content) for c in contentful}
+        vectors = self.verifier.claim_vectors([texts[id(c)] for c in contentful]) if contentful else []
+        vec = {id(c): v for c, v in zip(contentful, vectors)}
+        thr = self.verifier.threshold
+        out: list[_Checked] = []
+        for c in claims:
+            if id(c) not in vec:
+                out.append(_Checked(c.start, c.end, c.text, list(c.numbers), False, 0.0, "", False, {}))
+                continue
+            v = vec[id(c)]
+            core = c.content if texts[id(c)] != c.content else None
+            best = {n: self.verifier.support(texts[id(c)], v, query.language, passages[n - 1], core)
+                    for n in c.numbers}
+            kept = [n for n in c.numbers if best[n].score >= thr]
+            note = ""
+            if not kept:
+                # the claim's own sources do not back it: does another retrieved passage?
+                others = {n: self.verifier.support(texts[id(c)], v, query.language, passages[n - 1], core)
+                          for n in range(1, len(passages) + 1) if n not in best}
+                best.update(others)
+                n_best = max(best, key=lambda n: best[n].score) if best else None
+                if n_best is not None and best[n_best].score >= thr:
+                    kept, note = [n_best], "recited"
+            if kept:
+                out.append(_Checked(c.start, c.end, c.text, kept, True, max(best[n].score for n in kept),
+                                    note, True, best))
+            elif self.unsupported == "flag":
+                score = max((best[n].score for n in c.numbers), default=0.0)
+                out.append(_Checked(c.start, c.end, c.text, list(c.numbers), False, score, "unsupported", True,
+                                    best))
+            else:
+                score = max((s.score for s in best.values()), default=0.0)
+                out.append(_Checked(c.start, c.end, c.text, [], False, score, "dropped", True, best))
+        return out
+
+    @staticmethod
+    def _check_text(query: Query, content: str) -> str:
+        """What a claim is checked as: itself, or, when it is elliptical (fewer than
+        :data:`ELLIPTICAL_WORDS` words: "Ở Moskva [1]."), the question plus the claim, since
+        such an answer only states something together with its question."""
+        if len(re.findall(r"\w+", content)) < ELLIPTICAL_WORDS:
+            return f"{query.text} {content}"
+        return content
+
+    def _compose(self, query: Query, passages: list[Passage], text: str, checked: list[_Checked]) -> Answer:
+        """Rebuild the text from the kept claims with renumbered markers; cite best sentences."""
+        new_number: dict[int, int] = {}
+        for c in checked:
+            for n in c.numbers:
+                new_number.setdefault(n, len(new_number) + 1)
+        pieces: list[str] = []
+        claims: list[Claim] = []
+        prev = 0
+        for c in checked:
+            gap = text[prev:c.start]
+            prev = c.end
+            if c.note == "dropped":
+                log.info("dropped an unsupported claim: %r", c.text)
+                claims.append(Claim(text=strip_markers(c.text), citations=[], verified=False,
+                                    support=round(c.support, 4), note="dropped"))
+                continue
+            if c.note == "recited":
+                body = _append_markers(strip_markers(c.text), [new_number[n] for n in c.numbers])
+            else:
+                keep = set(c.numbers)
+                body = rewrite_groups(c.text, lambda ns: "".join(
+                    f"[{new_number[n]}]" for n in dict.fromkeys(ns) if n in keep))
+            pieces.append((gap if pieces else "") + body)
+            if c.checked:
+                claims.append(Claim(text=body, citations=[new_number[n] for n in c.numbers], verified=c.verified,
+                                    support=round(c.support, 4), note=c.note))
+        answer_text = "".join(pieces).strip()
+        citations: list[Citation] = []
+        for n, m in sorted(new_number.items(), key=lambda x: x[1]):
+            citing = [c for c in checked if n in c.numbers and n in c.best]
+            best = max((c.best[n] for c in citing), key=lambda s: s.score, default=None)
+            verified = bool(citing) and all(c.verified for c in citing)
+            citations.append(self._cite(passages[n - 1], m, best, verified if citing else None))
+        return Answer(question=query.text, text=answer_text, language=query.language, citations=citations,
+                      passages=passages, timings={}, answerer=self.name, found=True, claims=claims)
+
+    def _cite(self, passage: Passage, n: int, best: Support | None, verified: bool | None) -> Citation:
+        """Citation ``n``: ``passage`` and its sentence that best supports the claims citing it."""
+        if best is not None and best.sentence is not None:
+            start, end, sentence = best.sentence
+            score = best.score
+        else:
+            spans = passage.sentence_texts()
+            start, end, sentence = spans[0] if spans else (passage.start, passage.end, passage.text)
+            score = 0.0
+        lead = len(sentence) - len(sentence.lstrip())
+        trail = len(sentence) - len(sentence.rstrip())
+        start, end, sentence = start + lead, end - trail, sentence.strip()
+        return Citation(n=n, doc_id=passage.doc_id, title=passage.title, source=passage.source, url=passage.url,
+                        passage_id=passage.id, passage_text=passage.text, start=start, end=end,
+                        sentence=sentence, score=round(float(score), 4), verified=verified,
+                        support=round(float(score), 4) if best is not None else None)
+
+    # ------------------------------------------------------------------ streaming and fallback
+    @staticmethod
+    def _partial_text(visible: str, k: int) -> tuple[str, list[int]]:
+        """Text of a reply still being written, safe to show: a marker being typed ("[1", "【")
+        is held back, numbers that name no source are removed, the rest renumbered by first
+        appearance (the numbering the final answer uses when verification keeps them all)."""
+        visible = re.sub(r"[\[【][^\]】]{0,24}$", "", visible).rstrip()
+        repaired = repair_markers(visible, k)
+        order: dict[int, int] = {}
+        for m in parse_markers(repaired):
+            for n in m.numbers:
+                order.setdefault(n, len(order) + 1)
+        text = rewrite_groups(repaired, lambda ns: "".join(f"[{order[n]}]" for n in dict.fromkeys(ns)))
+        return text.strip(), list(order)
+
+    def _partial(self, query: Query, passages: list[Passage], text: str, cited: list[int]) -> Answer:
+        citations = [self._cite(passages[n - 1], i, None, None) for i, n in enumerate(cited, 1)]
+        for c, n in zip(citations, cited):  # passage-level until verification picks the sentence
+            p = passages[n - 1]
+            c.start, c.end, c.sentence = p.start, p.end, p.text
+        return Answer(question=query.text, text=text, language=query.language, citations=citations,
+                      passages=passages, timings={}, answerer=self.name, found=True, partial=True)
 
     def _fallback(self, query: Query, passages: list[Passage], why: str) -> Answer:
         log.info("generative answer replaced by the extractive one (%s)", why)
         answer = self.fallback.run(query, passages)
         answer.answerer = FALLBACK_NAME
         return answer
-
-    def _grounded(self, query: Query, passages: list[Passage], reply: str, markers: list[_Marker]) -> Answer:
-        """Renumber valid markers by first appearance, drop invalid ones, cite the best sentences."""
-        k = len(passages)
-        new_number: dict[int, int] = {}  # passage number as written -> citation number
-        claims: dict[int, list[str]] = {}  # passage number as written -> claim texts citing it
-        # Markers separated only by commas/semicolons/spaces ("[1][2]", "[9], [1, 3]") form one
-        # group that backs the same claim: the text since the previous group.
-        groups: list[tuple[int, int, list[int]]] = []  # (start, end, numbers as written)
-        for m in markers:
-            if groups and re.fullmatch(r"[\s,;]*", reply[groups[-1][1]:m.start]):
-                groups[-1] = (groups[-1][0], m.end, groups[-1][2] + m.numbers)
-            else:
-                groups.append((m.start, m.end, list(m.numbers)))
-        pieces: list[str] = []
-        prev_end = 0
-        last_claim = ""
-        for g_start, g_end, numbers in groups:
-            between = reply[prev_end:g_start]
-            pieces.append(between)
-            claim = between.strip()
-            if re.sub(r"[\W_]+", "", claim):
-                last_claim = claim
-            else:  # a group right after punctuation, "... Moskva. [1]": cite the last claim
-                claim = last_claim
-            kept: list[int] = []
-            for n in numbers:
-                if 1 <= n <= k:
-                    new_number.setdefault(n, len(new_number) + 1)
-                    if new_number[n] not in kept:
-                        kept.append(new_number[n])
-                    if claim and claim not in claims.setdefault(n, []):
-                        claims[n].append(claim)
-            if kept:
-                pieces.append(" " + "".join(f"[{c}]" for c in kept))
-            prev_end = g_end
-        pieces.append(reply[prev_end:])
-        # A dropped marker takes its leading space with it: "Moskva [9]." -> "Moskva.".
-        text = "".join(pieces).strip()
-
-        citations: list[Citation] = []
-        for n, c in sorted(new_number.items(), key=lambda x: x[1]):
-            citations.append(self._cite(query, passages[n - 1], c, claims.get(n, [])))
-        return Answer(question=query.text, text=text, language=query.language, citations=citations,
-                      passages=passages, timings={}, answerer=self.name, found=True)
-
-    def _cite(self, query: Query, passage: Passage, n: int, claims: list[str]) -> Citation:
-        """Citation ``n``: ``passage`` and its sentence that best supports ``claims``."""
-        best = None
-        try:
-            best_list = self.fallback.score_sentences(self._support_query(query, claims), [passage])
-            best = best_list[0] if best_list else None
-        except Exception as e:  # pragma: no cover - scoring is deterministic; keep the answer anyway
-            log.warning("could not score the sentences of passage %s: %s", passage.id, e)
-        if best is None:
-            start, end, sentence, score = passage.start, passage.end, passage.text, 0.0
-            spans = passage.sentence_texts()
-            if spans:
-                start, end, sentence = spans[0]
-        else:
-            start, end, sentence, score = best.start, best.end, best.text, best.score
-        # keep the span exact after stripping surrounding whitespace
-        lead = len(sentence) - len(sentence.lstrip())
-        trail = len(sentence) - len(sentence.rstrip())
-        start, end, sentence = start + lead, end - trail, sentence.strip()
-        return Citation(n=n, doc_id=passage.doc_id, title=passage.title, source=passage.source, url=passage.url,
-                        passage_id=passage.id, passage_text=passage.text, start=start, end=end,
-                        sentence=sentence, score=round(float(score), 4))
-
-    def _support_query(self, query: Query, claims: list[str]) -> Query:
-        """The question plus the claims that cite a passage, as a query for the sentence scorer."""
-        claim_text = " ".join(_MARKER.sub("", c).strip() for c in claims).strip()
-        if not claim_text:
-            return query
-        try:
-            from corpus.normalize import normalize_text
-
-            claim_text = normalize_text(claim_text)
-        except ImportError:  # pragma: no cover
-            claim_text = unicodedata.normalize("NFC", claim_text)
-        text = f"{query.text} {claim_text}"
-        vector = query.vector
-        encoder = getattr(self.fallback, "encoder", None)
-        if encoder is not None:
-            vector = encoder.encode_queries([text])[0]
-        return Query(text=text, language=query.language, vector=vector)

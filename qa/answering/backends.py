@@ -1,0 +1,334 @@
+"""Generative backends: a transformers causal LM, or any OpenAI-compatible chat endpoint.
+
+Both turn chat messages (OpenAI format: ``{"role", "content"}``) into a reply, either whole
+(:meth:`generate`) or piece by piece as the model writes it (:meth:`stream`). Decoding is greedy
+(temperature 0) so that answers are reproducible.
+
+* :class:`OpenAICompatibleGenerator` posts to ``{base_url}/chat/completions`` with the standard
+  library only. Streaming uses the protocol's server-sent events: ``"stream": true`` in the
+  request, then ``data: {json chunk}`` lines whose ``choices[0].delta.content`` carry the text,
+  ended by ``data: [DONE]``. This covers Ollama, vLLM, llama.cpp ``llama-server``, TGI and
+  hosted APIs. The API key comes from the environment variable named by ``api_key_env``
+  (default ``QA_GENERATOR_API_KEY``), falling back to ``OPENAI_API_KEY``; local servers need none.
+* :class:`TransformersGenerator` loads a local or cached Hugging Face model on first use,
+  renders the messages with the tokenizer's chat template, and streams with
+  ``transformers.TextIteratorStreamer`` (generation runs in a worker thread).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Iterator, Protocol
+
+__all__ = ["Generator", "OpenAICompatibleGenerator", "TransformersGenerator", "strip_reasoning",
+           "visible_text", "DEFAULT_API_KEY_ENV"]
+
+log = logging.getLogger(__name__)
+
+#: The environment variable the API key is read from (then ``OPENAI_API_KEY``).
+DEFAULT_API_KEY_ENV = "QA_GENERATOR_API_KEY"
+
+
+class Generator(Protocol):
+    """Anything that turns chat messages into a reply."""
+
+    def generate(self, messages: list[dict], max_tokens: int) -> str:
+        """The assistant's whole reply to ``messages`` (reasoning blocks removed)."""
+        ...
+
+    def stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+        """The raw reply as it is written, piece by piece (concatenate them for the text)."""
+        ...
+
+
+_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
+
+
+def strip_reasoning(text: str) -> str:
+    """Drop the ``<think>…</think>`` block that reasoning models (Qwen3, DeepSeek-R1) emit."""
+    text = _THINK.sub("", text)
+    if "</think>" in text:  # the opening tag was in the prompt (some chat templates add it)
+        text = text.split("</think>", 1)[1]
+    return text.strip()
+
+
+_strip_reasoning = strip_reasoning  # the name earlier versions used
+
+
+def visible_text(raw: str) -> str:
+    """What of a reply still being written can be shown: without finished reasoning blocks,
+    and nothing of a reasoning block still open."""
+    text = _THINK.sub("", raw)
+    low = text.lower()
+    if "<think>" in low:
+        text = text[:low.index("<think>")]
+    elif "</think>" in low:
+        text = text[low.index("</think>") + len("</think>"):]
+    # a tag being written ("<thi") is not shown either
+    m = re.search(r"<[/a-z]{0,7}$", text, re.I)
+    if m and "<think>".startswith(m.group(0).lower().replace("/", "")[:7]):
+        text = text[:m.start()]
+    return text.strip()
+
+
+def _is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class OpenAICompatibleGenerator:
+    """Chat completions from an OpenAI-compatible server, with the standard library only.
+
+    ``base_url`` is the API root, e.g. ``http://localhost:11434/v1`` (Ollama),
+    ``http://localhost:8000/v1`` (vLLM) or ``http://localhost:8080/v1`` (llama.cpp); the request
+    goes to ``{base_url}/chat/completions`` (a URL already ending in ``/chat/completions`` is used
+    as is). The API key is ``api_key``, else the environment variable ``api_key_env``
+    (default ``QA_GENERATOR_API_KEY``), else ``OPENAI_API_KEY``; it is sent as
+    ``Authorization: Bearer …`` and never logged. Requests to a loopback address never go
+    through an HTTP proxy.
+    """
+
+    def __init__(self, base_url: str, model: str = "default", api_key: str | None = None,
+                 timeout: float = 60, api_key_env: str = DEFAULT_API_KEY_ENV):
+        if not base_url:
+            raise ValueError("base_url is empty")
+        base = base_url.rstrip("/")
+        self.url = base if base.endswith("/chat/completions") else base + "/chat/completions"
+        self.model = model
+        if api_key is None:
+            api_key = os.environ.get(api_key_env) or os.environ.get("OPENAI_API_KEY")
+        self.api_key = api_key
+        self.timeout = timeout
+        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(self.url) else []
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatibleGenerator(url={self.url!r}, model={self.model!r})"
+
+    def _open(self, messages: list[dict], max_tokens: int, stream: bool):
+        body = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens,
+                "stream": stream}
+        headers = {"Content-Type": "application/json",
+                   "Accept": "text/event-stream" if stream else "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        req = urllib.request.Request(self.url, data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+                                     headers=headers, method="POST")
+        try:
+            return self._opener.open(req, timeout=self.timeout)
+        except urllib.error.HTTPError as e:
+            detail = ""
+            try:
+                detail = e.read().decode("utf-8", "replace").strip()[:300]
+            except Exception:  # pragma: no cover - the body is a courtesy
+                pass
+            raise RuntimeError(f"the generator server at {self.url} answered HTTP {e.code} {e.reason}"
+                               + (f": {detail}" if detail else "")) from e
+        except urllib.error.URLError as e:
+            raise RuntimeError(f"could not reach the generator server at {self.url}: {e.reason}") from e
+        except (TimeoutError, OSError) as e:  # socket timeouts, resets
+            raise RuntimeError(f"request to the generator server at {self.url} failed: {e}") from e
+
+    def generate(self, messages: list[dict], max_tokens: int = 256) -> str:
+        try:
+            with self._open(messages, max_tokens, stream=False) as resp:
+                raw = resp.read()
+        except (TimeoutError, OSError) as e:
+            raise RuntimeError(f"request to the generator server at {self.url} failed: {e}") from e
+        try:
+            data = json.loads(raw)
+            content = data["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            raise RuntimeError(f"unexpected reply from the generator server at {self.url}: "
+                               f"{raw[:300].decode('utf-8', 'replace')!r}") from e
+        return strip_reasoning(content or "")
+
+    def stream(self, messages: list[dict], max_tokens: int = 256) -> Iterator[str]:
+        """Server-sent events: ``data: {chunk}`` lines until ``data: [DONE]`` (or the end of the
+        body). A server that ignores ``stream`` and sends one JSON body is handled too."""
+        resp = self._open(messages, max_tokens, stream=True)
+        try:
+            ctype = resp.headers.get("Content-Type", "")
+            if "text/event-stream" not in ctype:
+                try:
+                    data = json.loads(resp.read())
+                    yield data["choices"][0]["message"]["content"] or ""
+                except (ValueError, KeyError, IndexError, TypeError) as e:
+                    raise RuntimeError(f"unexpected reply from the generator server at {self.url}") from e
+                return
+            for raw_line in resp:
+                line = raw_line.decode("utf-8", "replace").strip()
+                if not line.startswith("data:"):
+                    continue  # blank separators, ": keep-alive" comments, "event:" lines
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    return
+                try:
+                    chunk = json.loads(payload)
+                except ValueError as e:
+                    raise RuntimeError(f"unexpected event from the generator server at {self.url}: "
+                                       f"{payload[:200]!r}") from e
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    raise RuntimeError(f"the generator server at {self.url} reported: {chunk['error']}")
+                try:
+                    piece = chunk["choices"][0].get("delta", {}).get("content")
+                except (KeyError, IndexError, TypeError, AttributeError):
+                    piece = None  # usage-only chunks have no choices
+                if piece:
+                    yield piece
+        except (TimeoutError, OSError) as e:
+            raise RuntimeError(f"reading the stream from the generator server at {self.url} failed: {e}") from e
+        finally:
+            resp.close()
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~", "\\")) or (len(name) > 1 and name[1] == ":") \
+        or os.path.exists(os.path.expanduser(name))
+
+
+class TransformersGenerator:
+    """A local causal language model through ``transformers`` (loaded on first use).
+
+    ``model_id_or_path`` is a model folder or a Hugging Face id already in the local cache: the
+    model is loaded with ``local_files_only=True`` unless the environment sets
+    ``HF_HUB_OFFLINE=0`` (which allows a download). ``device`` is a torch device ("cpu" by
+    default, "cuda", "mps"). The tokenizer's chat template formats the messages when it has
+    one; otherwise a plain "System/User/Assistant" prompt is used. Decoding is greedy.
+    """
+
+    def __init__(self, model_id_or_path: str, device: str | None = "cpu"):
+        if not model_id_or_path:
+            raise ValueError("model_id_or_path is empty")
+        if _looks_like_path(model_id_or_path):
+            path = Path(model_id_or_path).expanduser()
+            if not path.is_dir():
+                raise FileNotFoundError(f"generator model folder {str(path)!r} does not exist")
+            model_id_or_path = str(path)
+        self.model_id = model_id_or_path
+        self.device = device or "cpu"
+        self._loaded: tuple | None = None  # (tokenizer, model)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"TransformersGenerator({self.model_id!r}, device={self.device!r})"
+
+    @property
+    def local_files_only(self) -> bool:
+        return os.environ.get("HF_HUB_OFFLINE") != "0"
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def _load(self):
+        with self._lock:
+            if self._loaded is not None:
+                return self._loaded
+            try:
+                import transformers
+            except ImportError as e:  # pragma: no cover - transformers comes with sentence-transformers
+                raise RuntimeError("the transformers generator needs the 'transformers' package") from e
+            try:
+                tok = transformers.AutoTokenizer.from_pretrained(self.model_id,
+                                                                 local_files_only=self.local_files_only)
+                model = transformers.AutoModelForCausalLM.from_pretrained(
+                    self.model_id, local_files_only=self.local_files_only)
+            except (OSError, ValueError) as e:
+                hint = (" (loading offline: download it first, or set HF_HUB_OFFLINE=0 to allow a download)"
+                        if self.local_files_only else "")
+                raise RuntimeError(f"could not load generator model {self.model_id!r}{hint}: {e}") from e
+            model.to(self.device)
+            model.eval()
+            self._loaded = (tok, model)
+            return self._loaded
+
+    @property
+    def tokenizer(self):
+        return self._load()[0]
+
+    @property
+    def model(self):
+        return self._load()[1]
+
+    def prompt(self, messages: list[dict]) -> str:
+        """The text the model continues: the chat template's rendering, or a plain transcript."""
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            try:
+                return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            except Exception:
+                # Some templates (Gemma, Mistral) reject a system turn: fold it into the user turn.
+                system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+                rest = [dict(m) for m in messages if m["role"] != "system"]
+                if system and rest and rest[0]["role"] == "user":
+                    rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+                return tok.apply_chat_template(rest, tokenize=False, add_generation_prompt=True)
+        names = {"system": "System", "user": "User", "assistant": "Assistant"}
+        turns = [f"{names.get(m['role'], m['role'].title())}: {m['content']}" for m in messages]
+        return "\n\n".join(turns) + "\n\nAssistant:"
+
+    def encode(self, messages: list[dict]):
+        """The model's input for ``messages``: the tokenized :meth:`prompt` (a chat template
+        already holds the special tokens, so none are added then)."""
+        tok = self.tokenizer
+        templated = bool(getattr(tok, "chat_template", None))
+        return tok(self.prompt(messages), return_tensors="pt", add_special_tokens=not templated)
+
+    def _generate_kwargs(self, messages: list[dict], max_tokens: int) -> dict:
+        tok, model = self._load()
+        inputs = {k: v.to(self.device) for k, v in self.encode(messages).items()}
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        return dict(**inputs, max_new_tokens=max_tokens, do_sample=False, pad_token_id=pad)
+
+    def generate(self, messages: list[dict], max_tokens: int = 256) -> str:
+        import torch
+
+        tok, model = self._load()
+        kwargs = self._generate_kwargs(messages, max_tokens)
+        with torch.inference_mode():
+            out = model.generate(**kwargs)
+        new = out[0, kwargs["input_ids"].shape[1]:]
+        return strip_reasoning(tok.decode(new, skip_special_tokens=True))
+
+    def stream(self, messages: list[dict], max_tokens: int = 256) -> Iterator[str]:
+        """Pieces of text as the model decodes them (``TextIteratorStreamer``; generation runs
+        in a daemon thread, and its error, if any, is raised here)."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        tok, model = self._load()
+        kwargs = self._generate_kwargs(messages, max_tokens)
+        streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        failure: list[BaseException] = []
+
+        def work():
+            try:
+                with torch.inference_mode():
+                    model.generate(**kwargs, streamer=streamer)
+            except BaseException as e:  # surfaced to the caller below
+                failure.append(e)
+                streamer.end()
+
+        thread = threading.Thread(target=work, name="qa-generate", daemon=True)
+        thread.start()
+        for piece in streamer:
+            if piece:
+                yield piece
+        thread.join()
+        if failure:
+            raise RuntimeError(f"generation with {self.model_id!r} failed: {failure[0]}") from failure[0]

@@ -1,0 +1,182 @@
+"""Follow-up questions: the retrieval query of a question asked in a conversation.
+
+"Ông Kerry gặp ai ở Moskva?" then "Còn ông Lavrov nói gì?" or "When was that?": the second
+question alone names no meeting, so retrieving with it alone finds nothing useful. The pipeline
+retrieves with a *contextual query* instead, built in one of two ways:
+
+* **LLM rewrite** (a generator is configured and ``QAConfig.rewrite_followups``): the model turns
+  the follow-up into a standalone question (:func:`qa.answering.prompt.rewrite_messages`),
+  "Ông Lavrov nói gì sau cuộc gặp với ông Kerry ở Moskva?". A failed or implausible rewrite
+  falls back to the next way.
+* **History-aware query** (no model, the default): when the question looks like a follow-up
+  (:func:`is_follow_up`: short, or with a pronoun or a contrastive "còn"/"what about"), the
+  names and content words of the earlier user turns (newest first) are appended to it: "Còn ông Lavrov nói gì? Kerry gặp Moskva". A question that stands
+  on its own is used unchanged, so a change of topic is not polluted by the history. The names
+  of the previous *answer* are not carried: quoted sentences name many people and places, and
+  they pulled "Còn ông Lavrov nói gì?" back to the sentence about Putin that answered the
+  first question.
+
+The previous answer also points at the article the conversation is about:
+:func:`previous_quotes` gives its sentences, and the pipeline prefers passages of the document
+that contains them (a follow-up is most often about the same article).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Sequence
+
+from corpus.normalize import normalize_text
+
+__all__ = ["is_follow_up", "history_query", "previous_quotes", "contextual_query", "ContextualQuery",
+           "validate_history"]
+
+#: A question with at most this many words is treated as a follow-up when there is history:
+#: "Khi nào?", "Ở đâu vậy?", "Why then?" say nothing on their own, while a four-word question
+#: that names its subject ("Ông Putin ở đâu?") gains little from carried terms either.
+SHORT_QUESTION_WORDS = 4
+
+#: Words that refer back to something said before (NFC, lower case). Vietnamese: "còn" opening a
+#: question ("Còn ông Lavrov …?" = "and what about …?"), demonstratives and pronouns.
+VI_REFERRING = {"còn", "đó", "ấy", "này", "kia", "nọ", "họ", "nó", "vậy", "thế", "hắn", "chúng"}
+EN_REFERRING = {"that", "this", "it", "its", "he", "she", "they", "him", "her", "them", "his", "their",
+                "there", "then", "those", "these", "about", "also"}
+#: Question and function words never carried over from the history.
+CARRY_STOP = {
+    # vi
+    "ông", "bà", "anh", "chị", "còn", "ai", "gì", "nào", "đâu", "sao", "bao", "nhiêu", "khi", "lúc", "ở", "tại",
+    "và", "với", "của", "là", "có", "không", "được", "đã", "sẽ", "đang", "thì", "mà", "những", "các", "một",
+    "cho", "về", "này", "đó", "ấy", "vậy", "thế", "nói", "gặp", "làm", "như", "hỏi", "tôi", "bạn", "the",
+    # en
+    "who", "what", "when", "where", "why", "how", "which", "did", "does", "do", "is", "was", "were", "are",
+    "a", "an", "of", "in", "on", "at", "to", "and", "or", "that", "this", "it", "he", "she", "they", "say",
+    "said", "about", "with", "for", "from", "by", "according", "sources", "vietnamese",
+}
+#: Words carried over at most: enough for the names and the event of the earlier turn, few
+#: enough that the new question still dominates the query.
+MAX_CARRIED = 8
+#: User turns looked back at (newest first).
+LOOKBACK_TURNS = 2
+
+_WORD = re.compile(r"[^\W\d_][\w'’-]*|\d+(?:[/.:-]\d+)*", re.U)
+_MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+
+
+def validate_history(history: Sequence[dict] | None) -> list[dict]:
+    """``history`` as a list of ``{"role", "content"}`` dicts; a clear error otherwise."""
+    if history is None:
+        return []
+    if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
+        raise ValueError("history must be a list of {'role': 'user'|'assistant', 'content': str} messages")
+    out = []
+    for i, m in enumerate(history):
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system"):
+            raise ValueError(f"history[{i}] must be a dict with role 'user' or 'assistant' and a content string")
+        content = m.get("content")
+        if isinstance(content, str):
+            out.append({"role": m["role"], "content": content})
+        # Gradio may put files or components in content: they carry no text to use
+    return out
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(unicodedata.normalize("NFC", text))
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a question probably refers to earlier turns (short, or with a referring word)."""
+    words = [w.lower() for w in _words(question)]
+    if len(words) <= SHORT_QUESTION_WORDS:
+        return True
+    if words and words[0] in ("còn", "and", "what", "how") and (words[0] == "còn" or words[1:2] == ["about"]):
+        return True
+    return any(w in VI_REFERRING or w in EN_REFERRING for w in words)
+
+
+def _is_name(word: str, first: bool) -> bool:
+    return word[:1].isupper() and not (first and word.lower() in CARRY_STOP) or any(c.isdigit() for c in word)
+
+
+def _carry_terms(text: str, names_only: bool = False) -> list[str]:
+    """Names (capitalised words, numbers) and, unless ``names_only``, content words of a turn."""
+    out = []
+    for i, w in enumerate(_words(_MARKER.sub("", text))):
+        if w.lower() in CARRY_STOP or len(w) < 2 and not w.isdigit():
+            continue
+        if _is_name(w, i == 0) or not names_only:
+            out.append(w)
+    return out
+
+
+def history_query(question: str, history: Sequence[dict]) -> str:
+    """The history-aware retrieval query (see the module docstring); the question itself when
+    it is not a follow-up or there is no history."""
+    history = validate_history(history)
+    if not history or not is_follow_up(question):
+        return question
+    have = {w.lower() for w in _words(question)}
+    carried: list[str] = []
+
+    def add(words):
+        for w in words:
+            if len(carried) >= MAX_CARRIED:
+                return
+            if w.lower() not in have:
+                have.add(w.lower())
+                carried.append(w)
+
+    users = [m["content"] for m in history if m["role"] == "user"][-LOOKBACK_TURNS:]
+    for text in reversed(users):
+        names = _carry_terms(text, names_only=True)
+        add(names)
+        add([w for w in _carry_terms(text) if w not in names])
+    if not carried:
+        return question
+    return f"{question} {' '.join(carried)}"
+
+
+#: Sentences of the previous answer shorter than this are not used to find its article: a short
+#: piece of text matches too many documents.
+MIN_QUOTE_CHARS = 30
+
+
+def previous_quotes(history: Sequence[dict]) -> list[str]:
+    """Sentences of the previous assistant answer, markers and framing removed (extractive
+    answers quote their sources verbatim, so each one locates the article it came from)."""
+    history = validate_history(history)
+    last = next((m["content"] for m in reversed(history) if m["role"] == "assistant"), "")
+    if not last:
+        return []
+    text = normalize_text(_MARKER.sub("", last.split("\n\n")[0]))
+    text = re.sub(r"^According to the \(Vietnamese\) sources:\s*", "", text)
+    parts = re.split(r"(?<=[.!?…])\s+", text)
+    return [p.strip() for p in parts if len(p.strip()) >= MIN_QUOTE_CHARS]
+
+
+@dataclass
+class ContextualQuery:
+    """The query retrieval uses for a question in a conversation."""
+
+    text: str  # what is retrieved with
+    method: str  # "none" (question as is), "history" (history-aware) or "rewrite" (LLM)
+
+
+def contextual_query(question: str, history: Sequence[dict] | None, rewriter=None) -> ContextualQuery:
+    """The retrieval query for ``question`` after ``history``. ``rewriter(question, history)``,
+    when given, returns the LLM's standalone rewrite (or raises / returns "" to decline)."""
+    history = validate_history(history)
+    if not history:
+        return ContextualQuery(question, "none")
+    if rewriter is not None:
+        try:
+            text = (rewriter(question, history) or "").strip()
+        except Exception:  # the model is optional: fall back to the history-aware query
+            text = ""
+        text = text.splitlines()[0].strip().strip('"“”\'') if text else ""
+        # implausible rewrites (empty, a whole paragraph) are not used
+        if text and len(text) <= max(300, 3 * len(question)):
+            return ContextualQuery(text, "rewrite")
+    text = history_query(question, history)
+    return ContextualQuery(text, "history" if text != question else "none")
