@@ -181,12 +181,8 @@ class MilvusStore(VectorStore):
         return self.collection + "_meta"
 
     @property
-    def dim(self) -> int:
-        return int(self.manifest["model"]["dim"])
-
-    @property
-    def model_name(self) -> str:
-        return self.manifest["model"]["name"]
+    def where(self) -> str:
+        return f"the Milvus store {self.collection!r} at {self.uri}"
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -325,18 +321,6 @@ class MilvusStore(VectorStore):
             self._client = None
 
     # ------------------------------------------------------------------ checks
-    def check_compatible(self, *, model: str, probe_matches: bool, dim: int, chunking: dict | None = None) -> None:
-        m = self.manifest["model"]
-        if dim != m["dim"] or not probe_matches:
-            raise IndexMismatchError(
-                f"the Milvus store {self.collection!r} at {self.uri} was built with embedding model "
-                f"{m['name']!r} (fingerprint {m['fingerprint']}, dim {m['dim']}), not with {model!r} "
-                f"(dim {dim}). Use the same model, or another collection name.")
-        if chunking is not None and chunking != self.manifest["chunking"]:
-            raise IndexMismatchError(
-                f"the Milvus store {self.collection!r} at {self.uri} was chunked with "
-                f"{self.manifest['chunking']}, not {chunking}; use the same chunking or another collection")
-
     def _document_list(self) -> list[dict]:
         counts: dict[str, int] = {}
         for p in self.passages.values():

@@ -131,9 +131,34 @@ class VectorStore(ABC):
     def commit(self) -> bool:
         """Make the changes durable; False when there was nothing to write."""
 
+    @property
     @abstractmethod
+    def where(self) -> str:
+        """How error messages name this store ("the index at …", "the Milvus store … at …")."""
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["model"]["dim"])
+
+    @property
+    def model_name(self) -> str:
+        return self.manifest["model"]["name"]
+
     def check_compatible(self, *, model: str, probe_matches: bool, dim: int, chunking: dict | None = None) -> None:
-        """Raise :class:`~embeddings.vector_index.IndexMismatchError` unless built by this model/chunking."""
+        """Raise :class:`~embeddings.vector_index.IndexMismatchError` unless the store was built
+        by this model (same dimension and probe vector) and chunking."""
+        from .vector_index import IndexMismatchError
+
+        m = self.manifest["model"]
+        if dim != m["dim"] or not probe_matches:
+            raise IndexMismatchError(
+                f"{self.where} was built with embedding model {m['name']!r} (fingerprint "
+                f"{m['fingerprint']}, dim {m['dim']}), not with {model!r} (dim {dim}). Open it with the "
+                "same model, or build a new one (another directory or collection).")
+        if chunking is not None and chunking != self.manifest["chunking"]:
+            raise IndexMismatchError(
+                f"{self.where} was chunked with {self.manifest['chunking']}, not {chunking}; use the "
+                "same chunking settings or build a new one (another directory or collection)")
 
     def __contains__(self, doc_id: str) -> bool:
         return doc_id in self.documents

@@ -279,33 +279,10 @@ class VectorIndex(VectorStore):
 
     # ------------------------------------------------------------------ checks
     @property
-    def dim(self) -> int:
-        return int(self.manifest["model"]["dim"])
-
-    @property
-    def model_name(self) -> str:
-        return self.manifest["model"]["name"]
-
-    def check_compatible(self, *, model: str, probe_matches: bool, dim: int, chunking: dict | None = None) -> None:
-        """Raise :class:`IndexMismatchError` unless the index was built by this model (and chunking)."""
-        m = self.manifest["model"]
-        if dim != m["dim"] or not probe_matches:
-            raise IndexMismatchError(
-                f"the index at {self.path} was built with embedding model {m['name']!r} "
-                f"(fingerprint {m['fingerprint']}, dim {m['dim']}), not with {model!r} (dim {dim}). "
-                "Open it with the same model, or build a new index in another directory.")
-        if chunking is not None and chunking != self.manifest["chunking"]:
-            raise IndexMismatchError(
-                f"the index at {self.path} was chunked with {self.manifest['chunking']}, not {chunking}; "
-                "use the same chunking settings or build a new index")
+    def where(self) -> str:
+        return f"the index at {self.path}" if self.path is not None else "the in-memory index"
 
     # ------------------------------------------------------------------ mutation
-    def __contains__(self, doc_id: str) -> bool:
-        return doc_id in self.documents
-
-    def __len__(self) -> int:
-        return len(self.passages)
-
     def add(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray,
             extras: Sequence[dict] | None = None,
             sentence_vectors: Sequence[np.ndarray] | None = None) -> list[int]:
