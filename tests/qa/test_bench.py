@@ -75,7 +75,7 @@ def test_bench_commands_at_tiny_sizes(tiny_set, tmp_path, capsys):
 
     r = bench.ingest(n_docs=2, data=tiny_set)
     assert r["documents"] == 2 + 5 and r["sentences"] > r["passages"] > 0
-    assert set(r["add_documents_stages_s"]) == {"chunk", "embed", "terms", "store"}
+    assert set(r["add_documents_stages_s"]) == {"chunk", "embed", "terms", "store", "refresh"}
     assert r["ratio_vs_encode_passages_and_sentences"] > 0
     assert "add_documents" in bench.ingest_table(r)
 
