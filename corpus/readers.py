@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import re
-import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator

@@ -20,7 +20,8 @@ __all__ = ["ask", "Answer", "Citation", "Passage", "QAConfig", "Pipeline", "Inde
 
 
 def ask(question: str, *, config: QAConfig | None = None, top_k: int | None = None,
-        history: list[dict] | None = None, filters: dict | None = None) -> Answer:
+        history: list[dict] | None = None, language: str | None = None,
+        filters: dict | None = None) -> Answer:
     """Answer a Vietnamese or English question from the indexed articles, with citations.
 
     ``config`` selects another index, model or answerer (see :class:`QAConfig`); without it the
@@ -28,6 +29,8 @@ def ask(question: str, *, config: QAConfig | None = None, top_k: int | None = No
     ``history`` holds the earlier turns of a conversation as chat messages
     (``{"role": "user" | "assistant", "content": ...}``) so that follow-ups can be understood.
     ``filters`` restricts the sources, e.g. ``{"sources": ["QĐND"], "date_from": "2016"}``
-    (see :class:`embeddings.store.PassageFilter`).
+    (see :class:`embeddings.store.PassageFilter`). ``language`` ("vi"/"en") forces the language
+    of the answer's framing; None follows the question.
     """
-    return default_pipeline(config).ask(question, top_k=top_k, history=history, filters=filters)
+    return default_pipeline(config).ask(question, top_k=top_k, history=history, language=language,
+                                        filters=filters)

@@ -55,7 +55,8 @@ class IndexReport:
     skipped: list[str] = field(default_factory=list)  # already in the index
     passages: int = 0
     seconds: float = 0.0
-    #: seconds per stage: chunk, embed (passages and their sentences), terms, store (index add + commits)
+    #: seconds per stage: chunk, embed (passages and their sentences), terms, store (index add +
+    #: commits), refresh (the retriever rebuilding BM25 and the sentence search)
     timings: dict[str, float] = field(default_factory=dict)
 
 

@@ -14,7 +14,6 @@ import hashlib
 import re
 import shutil
 import unicodedata
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
