@@ -28,7 +28,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Sequence
 
-from corpus.normalize import normalize_text
+from corpus.normalize import fold_diacritics, normalize_text
+
+from .analysis import EN_STOP, VI_STOP
 
 __all__ = ["is_follow_up", "history_query", "previous_quotes", "contextual_query", "ContextualQuery",
            "validate_history"]
@@ -43,17 +45,11 @@ SHORT_QUESTION_WORDS = 4
 VI_REFERRING = {"còn", "đó", "ấy", "này", "kia", "nọ", "họ", "nó", "vậy", "thế", "hắn", "chúng"}
 EN_REFERRING = {"that", "this", "it", "its", "he", "she", "they", "him", "her", "them", "his", "their",
                 "there", "then", "those", "these", "about", "also"}
-#: Question and function words never carried over from the history.
-CARRY_STOP = {
-    # vi
-    "ông", "bà", "anh", "chị", "còn", "ai", "gì", "nào", "đâu", "sao", "bao", "nhiêu", "khi", "lúc", "ở", "tại",
-    "và", "với", "của", "là", "có", "không", "được", "đã", "sẽ", "đang", "thì", "mà", "những", "các", "một",
-    "cho", "về", "này", "đó", "ấy", "vậy", "thế", "nói", "gặp", "làm", "như", "hỏi", "tôi", "bạn", "the",
-    # en
-    "who", "what", "when", "where", "why", "how", "which", "did", "does", "do", "is", "was", "were", "are",
-    "a", "an", "of", "in", "on", "at", "to", "and", "or", "that", "this", "it", "he", "she", "they", "say",
-    "said", "about", "with", "for", "from", "by", "according", "sources", "vietnamese",
-}
+#: Words never carried over from the history (folded): the function and question words of
+#: :mod:`qa.analysis`, plus verbs of the question frame ("nói", "gặp") and the English answer
+#: frame's words, which say nothing about the topic.
+CARRY_STOP = VI_STOP | EN_STOP | frozenset(fold_diacritics(w) for w in (
+    "nói", "gặp", "làm", "hỏi", "bạn", "say", "said", "according", "sources", "vietnamese"))
 #: Words carried over at most: enough for the names and the event of the earlier turn, few
 #: enough that the new question still dominates the query.
 MAX_CARRIED = 8
@@ -95,17 +91,25 @@ def is_follow_up(question: str) -> bool:
     return any(w in VI_REFERRING or w in EN_REFERRING for w in words)
 
 
+def _stop(word: str) -> bool:
+    return fold_diacritics(word.lower()) in CARRY_STOP
+
+
 def _is_name(word: str, first: bool) -> bool:
-    return word[:1].isupper() and not (first and word.lower() in CARRY_STOP) or any(c.isdigit() for c in word)
+    return word[:1].isupper() and not (first and _stop(word)) or any(c.isdigit() for c in word)
 
 
 def _carry_terms(text: str, names_only: bool = False) -> list[str]:
-    """Names (capitalised words, numbers) and, unless ``names_only``, content words of a turn."""
+    """Names (capitalised words, numbers) and, unless ``names_only``, content words of a turn.
+
+    Names are kept even when their folded form is a function word ("Nội" of "Hà Nội" folds to
+    "noi" like "nói", "Nam" of "Việt Nam" like "năm")."""
     out = []
     for i, w in enumerate(_words(_MARKER.sub("", text))):
-        if w.lower() in CARRY_STOP or len(w) < 2 and not w.isdigit():
+        if len(w) < 2 and not w.isdigit():
             continue
-        if _is_name(w, i == 0) or not names_only:
+        name = _is_name(w, i == 0)
+        if name or (not names_only and not _stop(w)):
             out.append(w)
     return out
 

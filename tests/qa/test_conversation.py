@@ -102,3 +102,14 @@ def test_extractive_answer_streams_sentence_by_sentence(bundled_pipeline):
     for i, p in enumerate(parts[:-1], 1):
         assert final.text.startswith(p.text) and p.text.endswith(".")
         assert [c.n for c in p.citations] == list(range(1, i + 1))
+
+
+def test_names_are_carried_even_when_they_fold_to_function_words():
+    # "Nội" folds to "noi" like "nói", "Nam" to "nam" like "năm": names all the same
+    history = [{"role": "user", "content": "Giá xăng ở Hà Nội và Việt Nam tăng khi nào?"},
+               {"role": "assistant", "content": "…"}]
+    q = history_query("Còn giá điện thì sao?", history)
+    assert q.startswith("Còn giá điện thì sao? ")
+    carried = q[len("Còn giá điện thì sao? "):].split()
+    assert {"Hà", "Nội", "Việt", "Nam"} <= set(carried)
+    assert not {"ở", "và", "khi", "nào"} & set(carried)  # function words stay behind
