@@ -403,12 +403,7 @@ class MilvusStore(VectorStore):
         self._client.delete(self._documents, ids=[doc_id])  # first: the passages stop counting
         self._client.delete(self.collection, filter=expr)
         self._client.delete(self._sentences, filter=expr)
-        ids = [pid for pid, p in self.passages.items() if p.doc_id == doc_id]
-        for pid in ids:
-            del self.passages[pid]
-            self.sentence_vectors.pop(pid, None)
-        del self.documents[doc_id]
-        self.manifest["documents"] = [d for d in self.manifest["documents"] if d["id"] != doc_id]
+        ids = self._forget(doc_id)
         self._dirty = True
         self._version += 1
         return len(ids)

@@ -184,6 +184,17 @@ class VectorStore(ABC):
         self._filter_cache = (key, ids)
         return ids
 
+    def _forget(self, doc_id: str) -> list[int]:
+        """Drop a document and its passages from the in-memory maps (the implementation removes
+        them from its own storage); returns the removed passage ids."""
+        ids = [pid for pid, p in self.passages.items() if p.doc_id == doc_id]
+        for pid in ids:
+            del self.passages[pid]
+            self.sentence_vectors.pop(pid, None)
+        del self.documents[doc_id]
+        self.manifest["documents"] = [d for d in self.manifest["documents"] if d["id"] != doc_id]
+        return ids
+
     def _state_key(self) -> tuple:
         """Changes whenever passages are added or removed (a store may keep a finer counter)."""
         return (len(self.passages), len(self.documents), self.manifest.get("next_id"),

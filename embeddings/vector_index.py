@@ -324,16 +324,11 @@ class VectorIndex(VectorStore):
         """Remove a document and its passages; returns how many passages were removed."""
         if doc_id not in self.documents:
             raise KeyError(f"no document with id {doc_id!r} in the index")
-        ids = [pid for pid, p in self.passages.items() if p.doc_id == doc_id]
+        ids = self._forget(doc_id)
         if ids:
             self._index.remove_ids(np.asarray(ids, dtype=np.int64))
             if self._ann is not None:
                 self._ann.remove_ids(np.asarray(ids, dtype=np.int64))
-        for pid in ids:
-            del self.passages[pid]
-            self.sentence_vectors.pop(pid, None)
-        del self.documents[doc_id]
-        self.manifest["documents"] = [d for d in self.manifest["documents"] if d["id"] != doc_id]
         self._dirty = True
         return len(ids)
 
