@@ -1,9 +1,10 @@
-"""Command line: ``python -m qa index|ask|list|remove``.
+"""Command line: ``python -m qa index|ask|chat|list|remove``.
 
     python -m qa index articles/ more.html          # add to the default index
     python -m qa index --index my-index corpus.jsonl
     python -m qa ask "Ông Kerry gặp ông Putin ở đâu?"
     python -m qa ask --index my-index --json "Where did Kerry and Lavrov meet?"
+    python -m qa chat                               # a conversation: follow-ups, streamed answers
     python -m qa list --index my-index
     python -m qa remove --index my-index 1a2b3c4d5e6f7a8b
 """
@@ -33,6 +34,8 @@ def _config(args) -> QAConfig:
         kwargs["retrieval"] = args.retrieval
     if getattr(args, "top_k", None):
         kwargs["top_k"] = args.top_k
+    if getattr(args, "generator_url", None) or getattr(args, "generator_model", None):
+        kwargs.update(answerer="generative", generator_url=args.generator_url, generator_model=args.generator_model)
     return QAConfig(**kwargs)
 
 
@@ -76,12 +79,15 @@ def cmd_index(args) -> int:
     return 0
 
 
+def _filters(args) -> dict:
+    return {"sources": args.source or (), "date_from": args.date_from, "date_to": args.date_to}
+
+
 def cmd_ask(args) -> int:
     pipe = _pipeline(args, must_exist=True)
-    filters = {"sources": args.source or (), "date_from": args.date_from, "date_to": args.date_to}
     try:
-        answer = pipe.ask(" ".join(args.question), filters=filters)
-    except ValueError as exc:  # a malformed date bound
+        answer = pipe.ask(" ".join(args.question), filters=_filters(args))
+    except ValueError as exc:  # a malformed date bound, or a question that cannot be asked
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -100,6 +106,72 @@ def cmd_ask(args) -> int:
         for p in answer.passages:
             print(f"#{p.rank} {p.score:.3f} {p.title} [{p.doc_id}] {p.text[:200]}…")
     return 0 if answer.found else 3
+
+
+#: Lines that end a chat (besides end of input).
+CHAT_EXIT = {"exit", "quit", ":q", "thoát"}
+
+
+def cmd_chat(args) -> int:
+    """A conversation on standard input: one question per line, follow-ups use the history
+    ("Còn ông Lavrov nói gì?"), answers are printed as they stream, then their sources.
+
+    A question that cannot be asked (empty, too long, another script) gets its error and the
+    chat goes on; ``exit``, ``quit`` or end of input ends it."""
+    from embeddings.store import PassageFilter
+
+    from .questions import QuestionError
+
+    filters = _filters(args)
+    PassageFilter.coerce(filters)  # a malformed date bound fails here, before the model loads
+    pipe = _pipeline(args, must_exist=True)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Hỏi về các bài báo đã lập chỉ mục / ask about the indexed articles (exit: quit).")
+    history: list[dict] = []
+    while True:
+        if interactive:
+            print("> ", end="", flush=True)
+        try:
+            line = sys.stdin.readline()
+        except KeyboardInterrupt:  # Ctrl-C at the prompt ends the chat like end of input
+            print()
+            break
+        if not line:
+            break
+        question = line.strip()
+        if not question:
+            continue
+        if question.lower() in CHAT_EXIT:
+            break
+        try:
+            answer = _stream_answer(pipe, question, history, filters)
+        except QuestionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        if answer.citations:
+            print("Nguồn:" if answer.language == "vi" else "Sources:")
+            print(answer.sources_text())
+        print()
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+    return 0
+
+
+def _stream_answer(pipe, question: str, history: list[dict], filters: dict):
+    """Print the answer while it streams: each partial answer extends the text printed so far;
+    one that does not (a generative reply whose citations were renumbered or dropped on
+    verification) is printed again whole, after a line break."""
+    shown = ""
+    answer = None
+    for answer in pipe.ask_stream(question, history=history, filters=filters):
+        text = answer.text
+        if text.startswith(shown):
+            print(text[len(shown):], end="", flush=True)
+        else:
+            print("\n" + text, end="", flush=True)
+        shown = text
+    print()
+    return answer
 
 
 def cmd_list(args) -> int:
@@ -139,17 +211,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+")
     p.set_defaults(func=cmd_index)
 
+    def answering(p):
+        p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25", "rrf"])
+        p.add_argument("--top-k", type=int, dest="top_k")
+        p.add_argument("--source", action="append", help="only articles of this outlet (repeatable)")
+        p.add_argument("--date-from", dest="date_from", help="only articles dated on/after (2016, 2016-08, 2016-08-26)")
+        p.add_argument("--date-to", dest="date_to", help="only articles dated on/before (inclusive prefix)")
+        p.add_argument("--generator-url", dest="generator_url", metavar="URL",
+                       help="answer with a language model behind this OpenAI-compatible base URL "
+                            "(e.g. http://localhost:11434/v1); the key comes from $QA_GENERATOR_API_KEY")
+        p.add_argument("--generator-model", dest="generator_model", metavar="NAME",
+                       help="the model name on that server, or (without --generator-url) a local "
+                            "transformers model id or folder")
+
     p = sub.add_parser("ask", help="answer a question with citations")
     common(p)
+    answering(p)
     p.add_argument("question", nargs="+")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.add_argument("--passages", action="store_true", help="also show the retrieved passages")
-    p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25", "rrf"])
-    p.add_argument("--top-k", type=int, dest="top_k")
-    p.add_argument("--source", action="append", help="only articles of this outlet (repeatable)")
-    p.add_argument("--date-from", dest="date_from", help="only articles dated on/after (2016, 2016-08, 2016-08-26)")
-    p.add_argument("--date-to", dest="date_to", help="only articles dated on/before (inclusive prefix)")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="a conversation: one question per line, follow-ups understood")
+    common(p)
+    answering(p)
+    p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("list", help="list the indexed documents")
     common(p)
@@ -164,7 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    for handler in logging.root.handlers:  # bm25s sets its own logger to DEBUG when imported
+        handler.setLevel(level)
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError) as exc:

@@ -86,7 +86,8 @@ class Answer:
         lines = []
         for c in self.citations:
             where = ", ".join(x for x in (c.source, c.url) if x)
-            lines.append(f"[{c.n}] {c.title}" + (f" ({where})" if where else "") + f"\n    “{c.sentence}”")
+            sentence = c.sentence.replace("“", "‘").replace("”", "’")  # quotes inside the quote
+            lines.append(f"[{c.n}] {c.title}" + (f" ({where})" if where else "") + f"\n    “{sentence}”")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:

@@ -160,9 +160,13 @@ def _mark(sentence: str, n: int) -> str:
     return f"{sentence} [{n}]"
 
 
+_INNER_QUOTES = str.maketrans({"“": "‘", "”": "’"})
+
+
 def _quote(sentence: str, n: int) -> str:
-    """An English-framed citation of a Vietnamese sentence: ``[1]: “…”``."""
-    return f"[{n}]: “{sentence.strip()}”"
+    """An English-framed citation of a Vietnamese sentence: ``[1]: “…”``; quotation marks
+    inside the sentence become single ones (‘…’), so the frame's quotes stay unambiguous."""
+    return f"[{n}]: “{sentence.strip().translate(_INNER_QUOTES)}”"
 
 
 def compose(question: str, language: str, chosen: list[ScoredSentence], passages: list[Passage],

@@ -179,3 +179,37 @@ def test_remove_unknown_id_is_an_error(runs, dirs, main, capsys):
     assert main(["remove", "--index", str(dirs.copy), "ffffffffffffffff"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error:") and "ffffffffffffffff" in err
+
+
+def test_chat_follow_up_streams_and_survives_a_bad_question(runs, dirs, main, capsys, monkeypatch):
+    import io
+
+    lines = ["Ông Kerry gặp ai ở Moskva?", "", "Còn ông Lavrov nói gì?", "Как дела?", "exit",
+             "Câu này không được hỏi vì chat đã kết thúc?"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert main(["chat", "--index", str(dirs.index)]) == 0
+    captured = capsys.readouterr()
+    turns = [t for t in captured.out.split("\n\n") if t.strip()]
+    assert len(turns) == 2, captured.out  # the empty line is skipped, nothing after "exit" is asked
+    first, follow_up = turns
+    for turn in turns:
+        answer, _, sources = turn.partition("\nNguồn:\n")
+        assert "[1]" in answer and sources.lstrip().startswith("[1] ")
+    assert "Putin" in first.partition("\nNguồn:")[0]
+    assert "Lavrov" in follow_up.partition("\nNguồn:")[0] or "La-vrốp" in follow_up.partition("\nNguồn:")[0]
+    assert captured.err.count("error:") == 1  # the Cyrillic question, and the chat went on
+    assert "Traceback" not in captured.err
+
+
+def test_chat_with_a_bad_date_fails_before_loading(dirs, main, capsys):
+    assert main(["chat", "--index", str(dirs.index), "--date-from", "hôm qua"]) == 2
+    assert capsys.readouterr().err.startswith("error: date_from")
+
+
+def test_generator_flags_select_the_generative_answerer(runs, dirs, main, capsys):
+    # nothing listens on the discard port: the generative answerer is configured, fails to
+    # connect, and falls back to the extractive answer (it says so)
+    assert main(["ask", "--index", str(dirs.index), "--json", "--generator-url", "http://127.0.0.1:9/v1",
+                 "--generator-model", "any", QUESTION]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["answerer"] == "extractive (fallback)" and d["found"] and d["citations"]

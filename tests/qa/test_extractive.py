@@ -86,6 +86,17 @@ def test_english_answer_is_framed_in_english_with_quoted_sources(bundled_pipelin
     assert b.found and b.text.startswith("According to [1]: “")
 
 
+def test_quotes_inside_a_quoted_sentence_become_single(bundled_pipeline):
+    # a sentence of the bundled articles that opens with Lavrov's own words in “…”
+    a = bundled_pipeline.ask("When did Lavrov propose another ministerial meeting in New York?")
+    quoted = [c for c in a.citations if "“" in c.sentence]
+    assert quoted, a.text
+    for c in quoted:  # the citation keeps the source's own quotation marks; the answer nests them
+        inner = c.sentence.replace("“", "‘").replace("”", "’")
+        assert f"[{c.n}]: “{inner}”" in a.text
+    assert a.text.count("“") == a.text.count("”") == len(a.citations)  # only the frame's quotes
+
+
 def test_second_sentence_only_from_the_same_passage(bundled_pipeline):
     questions = ["Ông Kerry gặp ông Putin ở đâu?", "Nga đã triển khai những lực lượng nào đến Syria?",
                  "Where did Kerry and Lavrov meet in August 2016?", "Các cuộc không kích ở Raqqa và Aleppo "
