@@ -27,8 +27,8 @@ import argparse
 import difflib
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -49,9 +49,14 @@ from .relevance import SIGNALS, evidence
 
 #: Refusal budget on answerable questions (issue 4: ≤ 5%).
 BUDGET = 0.05
-_NAME = re.compile(r"\b[A-ZĐ][\w'-]*(?:\s+[A-ZĐ][\w'-]*)*|\b\d[\d.,]*\b", re.U)
-_QUESTION_WORDS = set("ai khi nao dau gi bao nhieu sao the who what when where which why how whom whose "
-                      "in on of the a an is was did do does".split())
+_NAME = re.compile(r"\b[A-ZĐ][\w'-]*(?:\s+[A-ZĐ][\w'-]*)*|\b\d[\d.,]*\b", re.UNICODE)
+_QUESTION_WORDS = {"ai", "khi", "nao", "dau", "gi", "bao", "nhieu", "sao", "the", "who", "what", "when", "where", "which", "why", "how", "whom", "whose", "in", "on", "of", "a", "an", "is", "was", "did", "do", "does"}
+
+
+def _mean(xs) -> float:
+    """Mean, NaN for no values (a language or kind without questions)."""
+    xs = list(xs)
+    return float(np.mean(xs)) if xs else float("nan")
 
 
 @dataclass
@@ -116,8 +121,9 @@ RULES: dict[str, Callable[[Case], bool]] = {
 
 def collect(progress: bool = True) -> list[Case]:
     """Run retrieval and sentence selection for every dev and unanswerable question."""
-    from corpus import load_bundled
     from tqdm.auto import tqdm
+
+    from corpus import load_bundled
 
     from ..config import QAConfig
     from ..pipeline import Pipeline
@@ -163,14 +169,14 @@ def measure(cases: list[Case], thresholds: dict[str, float]) -> list[dict]:
             def rates(t, sig=sig, ans=ans, una=una, hit=hit):
                 refused = [c.signal[sig] < t or hit[id(c)] for c in ans]
                 passed = [not (c.signal[sig] < t or hit[id(c)]) for c in una]
-                return {"refused": float(np.mean(refused)),
-                        "contained": float(np.mean([c.contained and not r for c, r in zip(ans, refused)])),
-                        "false": float(np.mean(passed)),
-                        "false_absent": float(np.mean([p for c, p in zip(una, passed) if c.kind == "absent"])),
-                        "false_near": float(np.mean([p for c, p in zip(una, passed) if c.kind != "absent"]))}
+                return {"refused": _mean(refused),
+                        "contained": _mean(c.contained and not r for c, r in zip(ans, refused)),
+                        "false": _mean(passed),
+                        "false_absent": _mean(p for c, p in zip(una, passed) if c.kind == "absent"),
+                        "false_near": _mean(p for c, p in zip(una, passed) if c.kind != "absent")}
 
             shipped = rates(thresholds[lang])
-            rule_only = float(np.mean([hit[id(c)] and c.signal[sig] >= thresholds[lang] for c in ans]))
+            rule_only = _mean(hit[id(c)] and c.signal[sig] >= thresholds[lang] for c in ans)
             # re-tuned: the highest threshold (most refusals by cosine) that keeps the budget
             best = None
             for t in sorted({-1.0, *[c.signal[sig] for c in ans]}):
@@ -184,8 +190,8 @@ def measure(cases: list[Case], thresholds: dict[str, float]) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| rule (on top of the gate) | lang | refused | by the rule | contain. | false ans. (absent / near) "
-             "| re-tuned to ≤ 5% refused: threshold, false ans. |", "|---|---|---:|---:|---:|---|---|"]
+    lines = [("| rule (on top of the gate) | lang | refused | by the rule | contain. | false ans. (absent / near) "
+             "| re-tuned to ≤ 5% refused: threshold, false ans. |"), "|---|---|---:|---:|---:|---|---|"]
     for r in rows:
         s, t = r["shipped"], r["retuned"]
         tuned = "none fits the budget" if t is None else (
