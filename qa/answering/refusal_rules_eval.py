@@ -51,7 +51,7 @@ from .relevance import SIGNALS, evidence
 BUDGET = 0.05
 _NAME = re.compile(r"\b[A-ZĐ][\w'-]*(?:\s+[A-ZĐ][\w'-]*)*|\b\d[\d.,]*\b", re.UNICODE)
 _QUESTION_WORDS = set("ai khi nao dau gi bao nhieu sao the who what when where which why how whom whose "
-                      "in on of a an is was did do does".split())  # noqa: C405 - a word list reads best
+                      "in on of a an is was did do does".split())  # noqa: SIM905 - a word list reads best
 
 
 def _mean(xs) -> float:
