@@ -50,8 +50,10 @@ from .relevance import SIGNALS, evidence
 #: Refusal budget on answerable questions (issue 4: ≤ 5%).
 BUDGET = 0.05
 _NAME = re.compile(r"\b[A-ZĐ][\w'-]*(?:\s+[A-ZĐ][\w'-]*)*|\b\d[\d.,]*\b", re.UNICODE)
-_QUESTION_WORDS = set("ai khi nao dau gi bao nhieu sao the who what when where which why how whom whose "
-                      "in on of a an is was did do does".split())  # noqa: SIM905 - a word list reads best
+#: Question words and fillers that never make a name ("What", "Ai" open questions, capitalised).
+_QUESTION_WORDS = frozenset(
+    "ai khi nao dau gi bao nhieu sao the who what when where which why how whom whose "  # noqa: SIM905
+    "in on of a an is was did do does".split())
 
 
 def _mean(xs) -> float:
