@@ -314,13 +314,16 @@ def scale_table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def ingest(n_docs: int = 40, rounds: int = 1, data: Path | None = None, int8: bool = False) -> dict:
+def ingest(n_docs: int = 40, rounds: int = 1, data: Path | None = None, int8: bool = False,
+           precision: str = "auto") -> dict:
     """Indexing throughput (``Pipeline.add_documents``) against the encoder's own on the same texts.
 
-    Peers, all on the same documents in the same run: ``encode_passages`` of the passage texts
-    alone (the issue's ceiling), of the passage and sentence texts the index stores (the
-    ceiling of this design), and the previous indexing loop (one encode call per document
-    for its passages and one for its sentences).
+    The pipeline indexes at ``precision`` (the QAConfig default "auto": bf16 autocast where the
+    CPU runs bfloat16 natively). Peers, all on the same documents in the same run:
+    ``encode_passages`` of the passage texts alone at fp32 (the model's default precision: the
+    issue's ceiling) and at the pipeline's precision, of the passage and sentence texts the
+    index stores at the pipeline's precision (the ceiling of this design), and the previous
+    indexing loop (one encode call per document for its passages and one for its sentences).
     """
     from corpus import load_bundled
     from qa import Pipeline, QAConfig
@@ -328,8 +331,10 @@ def ingest(n_docs: int = 40, rounds: int = 1, data: Path | None = None, int8: bo
     from .eval import DEFAULT_DATA, load_qa_set
 
     docs = load_qa_set(data or DEFAULT_DATA).documents()[:n_docs] + load_bundled()
-    base = Pipeline(QAConfig(), in_memory=True)
+    config = QAConfig(encoder_precision=precision)
+    base = Pipeline(config, in_memory=True)
     enc = base.encoder
+    fp32 = enc.with_precision("fp32")
     chunked = [(d, base.chunk(d)) for d in docs]
     texts = [enc.passage_input(d.title, c.text) for d, cs in chunked for c in cs]
     per_doc = []
@@ -337,18 +342,23 @@ def ingest(n_docs: int = 40, rounds: int = 1, data: Path | None = None, int8: bo
         spans = sorted({s for c in cs for s in c.sentences})
         per_doc.append(([enc.passage_input(d.title, c.text) for c in cs], [d.text[a:b] for a, b in spans]))
     sentences = [s for _, ss in per_doc for s in ss]
-    enc.encode_passages(texts[:enc.batch_size])  # warm-up
-    runs: dict[str, list[float]] = {"encode_passages": [], "encode_passages_and_sentences": [],
-                                    "add_documents": [], "per_document_calls": []}
+    fp32.encode_passages(texts[:enc.batch_size])  # warm-up
+    enc.encode_passages(texts[:enc.batch_size])
+    runs: dict[str, list[float]] = {"encode_passages_fp32": [], "encode_passages": [],
+                                    "encode_passages_and_sentences": [], "add_documents": [],
+                                    "per_document_calls": []}
     stage: dict[str, float] = {}
     for _ in range(rounds):
         t = time.perf_counter()
-        enc.encode_passages(texts)
+        v32 = fp32.encode_passages(texts)
+        runs["encode_passages_fp32"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        vp = enc.encode_passages(texts)
         runs["encode_passages"].append(time.perf_counter() - t)
         t = time.perf_counter()
         enc.encode_passages(texts + sentences)
         runs["encode_passages_and_sentences"].append(time.perf_counter() - t)
-        pipe = Pipeline(QAConfig(), encoder=enc, in_memory=True)
+        pipe = Pipeline(config, encoder=enc, in_memory=True)
         report = pipe.add_documents(docs)
         runs["add_documents"].append(report.seconds)
         stage = report.timings
@@ -359,26 +369,29 @@ def ingest(n_docs: int = 40, rounds: int = 1, data: Path | None = None, int8: bo
         runs["per_document_calls"].append(time.perf_counter() - t)
     secs = {k: statistics.median(v) for k, v in runs.items()}
     n = len(texts)
-    extra = {}
+    cos = (vp * v32).sum(axis=1)
+    extra = {"precision_cosine_to_fp32_mean": float(cos.mean()), "precision_cosine_to_fp32_min": float(cos.min()),
+             "precision_encode_speedup": secs["encode_passages_fp32"] / secs["encode_passages"]}
     if int8:  # a faster encoder path, measured only: torch dynamic int8 quantization of the Linear layers
         import copy
         import dataclasses
 
         import torch
 
-        qenc = dataclasses.replace(enc, model=torch.ao.quantization.quantize_dynamic(
+        qenc = dataclasses.replace(fp32, model=torch.ao.quantization.quantize_dynamic(
             copy.deepcopy(enc.model), {torch.nn.Linear}, dtype=torch.qint8))
         qenc.encode_passages(texts[:enc.batch_size])
         t = time.perf_counter()
         qv = qenc.encode_passages(texts)
         secs["encode_passages_int8"] = time.perf_counter() - t
-        fv = enc.encode_passages(texts)
-        cos = (qv * fv).sum(axis=1)
-        extra = {"int8_cosine_to_fp32_mean": float(cos.mean()), "int8_cosine_to_fp32_min": float(cos.min()),
-                 "int8_speedup": secs["encode_passages"] / secs["encode_passages_int8"]}
+        cos = (qv * v32).sum(axis=1)
+        extra.update({"int8_cosine_to_fp32_mean": float(cos.mean()), "int8_cosine_to_fp32_min": float(cos.min()),
+                      "int8_speedup": secs["encode_passages_fp32"] / secs["encode_passages_int8"]})
     return {**extra, "machine": _machine(), "documents": len(docs), "passages": n, "sentences": len(sentences),
-            "rounds": rounds, "batch_size": enc.batch_size, "seconds": secs,
+            "rounds": rounds, "batch_size": enc.batch_size, "precision": enc.precision,
+            "precision_setting": precision, "seconds": secs,
             "passages_per_s": {k: n / v for k, v in secs.items()}, "add_documents_stages_s": stage,
+            "ratio_vs_encode_passages_fp32": secs["encode_passages_fp32"] / secs["add_documents"],
             "ratio_vs_encode_passages": secs["encode_passages"] / secs["add_documents"],
             "ratio_vs_encode_passages_and_sentences": secs["encode_passages_and_sentences"] / secs["add_documents"],
             "ratio_per_document_vs_encode_passages_and_sentences":
@@ -387,18 +400,26 @@ def ingest(n_docs: int = 40, rounds: int = 1, data: Path | None = None, int8: bo
 
 def ingest_table(r: dict) -> str:
     m = r["machine"]
+    p = r.get("precision", "fp32")
     lines = [f"machine: {m['cores']} cores, load {m['load_avg'][0]:.1f}; {m['date']}; {r['documents']} documents, "
-             f"{r['passages']} passages, {r['sentences']} sentences; batch size {r['batch_size']}", "",
-             "| what | seconds | passages/s |", "|---|---:|---:|"]
+             f"{r['passages']} passages, {r['sentences']} sentences; batch size {r['batch_size']}; "
+             f"indexing precision {p} (setting {r.get('precision_setting', 'auto')})", "",
+             "| what | precision | seconds | passages/s |", "|---|---|---:|---:|"]
     for k, v in r["seconds"].items():
-        lines.append(f"| {k} | {v:.1f} | {r['passages_per_s'][k]:.2f} |")
+        prec = "fp32" if k.endswith("_fp32") else "int8" if k.endswith("_int8") else p
+        lines.append(f"| {k} | {prec} | {v:.1f} | {r['passages_per_s'][k]:.2f} |")
     st = r["add_documents_stages_s"]
     lines += ["", "add_documents stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()),
-              f"ratio add_documents / encode_passages (passages only): {r['ratio_vs_encode_passages']:.2f}",
-              f"ratio add_documents / encode_passages (passages + sentences): "
+              f"ratio add_documents ({p}) / encode_passages fp32 (passages only, the model's default): "
+              f"{r['ratio_vs_encode_passages_fp32']:.2f}",
+              f"ratio add_documents ({p}) / encode_passages {p} (passages only): {r['ratio_vs_encode_passages']:.2f}",
+              f"ratio add_documents ({p}) / encode_passages {p} (passages + sentences): "
               f"{r['ratio_vs_encode_passages_and_sentences']:.2f}",
               f"ratio previous per-document loop (encode only) / encode (passages + sentences): "
               f"{r['ratio_per_document_vs_encode_passages_and_sentences']:.2f}"]
+    if p != "fp32":
+        lines.append(f"{p} encode: {r['precision_encode_speedup']:.2f}x fp32; cosine to fp32 vectors "
+                     f"mean {r['precision_cosine_to_fp32_mean']:.5f}, min {r['precision_cosine_to_fp32_min']:.5f}")
     if "int8_speedup" in r:
         lines.append(f"int8 dynamic quantization: encode {r['int8_speedup']:.2f}x fp32; cosine to fp32 vectors "
                      f"mean {r['int8_cosine_to_fp32_mean']:.4f}, min {r['int8_cosine_to_fp32_min']:.4f}")
@@ -631,6 +652,8 @@ def sub_main(argv: list[str]) -> int:
     sp.add_argument("--docs", type=int, default=40, help="QA-set contexts indexed (plus the bundled articles)")
     sp.add_argument("--rounds", type=int, default=1)
     sp.add_argument("--int8", action="store_true", help="also time a dynamically int8-quantized encoder")
+    sp.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                    help="encoder precision of the indexing pipeline (default: %(default)s)")
     sp = sub.add_parser("ann", help="exact vs IVF search by size; an index of --n passages")
     sp.add_argument("--n", type=int, default=1_000_000)
     sp.add_argument("--sizes", type=_ints, default=[50_000, 100_000, 200_000, 500_000])
@@ -649,7 +672,7 @@ def sub_main(argv: list[str]) -> int:
             torch.set_num_threads(args.torch_threads)
         r, tab = scale(args.sizes, args.questions, args.data), scale_table
     elif args.cmd == "ingest":
-        r, tab = ingest(args.docs, args.rounds, args.data, args.int8), ingest_table
+        r, tab = ingest(args.docs, args.rounds, args.data, args.int8, args.precision), ingest_table
     elif args.cmd == "ann":
         r, tab = ann_bench(args.n, args.sizes, args.queries, args.data, persist=not args.no_persist), ann_table
     else:
