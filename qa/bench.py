@@ -235,18 +235,21 @@ def _dev_questions(qa_set, n: int) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
-def scale(sizes: list[int], n_questions: int = 40, data: Path | None = None) -> dict:
-    """Warm ``ask()`` latency (hybrid retrieval, extractive answers) per index size."""
+def scale(sizes: list[int], n_questions: int = 40, data: Path | None = None, precision: str = "auto") -> dict:
+    """Warm ``ask()`` latency (hybrid retrieval, extractive answers) per index size, the query
+    embedded at ``precision``; also the query embedding alone at fp32 and at ``precision``."""
     import gc
 
     from qa import Pipeline, QAConfig
 
     import torch
 
-    res: dict = {"machine": _machine(), "sizes": {}, "torch_threads": torch.get_num_threads()}
+    encoder = Pipeline(QAConfig(encoder_precision=precision), in_memory=True).encoder
+    res: dict = {"machine": _machine(), "sizes": {}, "torch_threads": torch.get_num_threads(),
+                 "precision": encoder.precision, "precision_setting": precision}
     rss0 = _rss_mb()
     t0 = time.perf_counter()
-    qa_set, dev, bundled = real_sources(data)
+    qa_set, dev, bundled = real_sources(data, encoder)
     res["sources_s"] = time.perf_counter() - t0
     res["real_passages"] = len(dev.index) + len(bundled.index)
     res["real_index_mb_per_passage"] = (_rss_mb() - rss0) / max(1, res["real_passages"])  # model included
@@ -273,6 +276,14 @@ def scale(sizes: list[int], n_questions: int = 40, data: Path | None = None) -> 
                 stages[k].append(a.timings[k] * 1000)
             found += a.found
             contains += any(x in a.text for x in answers)
+        # the query embedding alone, fp32 and the pipeline's precision interleaved (a paired peer)
+        embed = {"fp32": [], encoder.precision: []}
+        for q, _ in questions:
+            for prec in embed:
+                e = encoder.with_precision(prec)
+                t = time.perf_counter()
+                e.encode_queries([q])
+                embed[prec].append((time.perf_counter() - t) * 1000)
         # where retrieval time goes: each channel alone on the same queries
         queries = [pipe.query(q) for q, _ in questions]
         r = pipe.retriever
@@ -290,6 +301,7 @@ def scale(sizes: list[int], n_questions: int = 40, data: Path | None = None) -> 
             "p50_ms": _pct(lat, 50), "p95_ms": _pct(lat, 95),
             **{f"{k}_p50_ms": _pct(v, 50) for k, v in stages.items()},
             **{f"profile_{k}_p50_ms": _pct(v, 50) for k, v in prof.items()},
+            **{f"encode_query_{k}_p50_ms": _pct(v, 50) for k, v in embed.items()},
             "answered": found / len(questions), "contains_gold": contains / len(questions),
         }
         del pipe, big, r, queries, calls
@@ -301,7 +313,7 @@ def scale_table(r: dict) -> str:
     m = r["machine"]
     lines = [f"machine: {m['cores']} cores, load {m['load_avg'][0]:.1f}; {m['date']}; {r['real_passages']} real passages, "
              f"{r['questions']} questions (vi/en alternating); torch threads {r.get('torch_threads')}; "
-             f"peak RSS {r['peak_rss_mb']:.0f} MB", "",
+             f"encoder precision {r.get('precision', 'fp32')}; peak RSS {r['peak_rss_mb']:.0f} MB", "",
              "| passages | sentences | ask p50 ms | ask p95 ms | embed q p50 | retrieve p50 | answer p50 "
              "| dense | bm25 | sentence ch. | KB/passage | answered | contains gold |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -311,6 +323,11 @@ def scale_table(r: dict) -> str:
                      f"{x['profile_dense_p50_ms']:.1f} | {x['profile_bm25_p50_ms']:.1f} | "
                      f"{x['profile_sentence_p50_ms']:.1f} | {x['kb_per_passage']:.1f} | {x['answered']:.2f} | "
                      f"{x['contains_gold']:.2f} |")
+    p = r.get("precision", "fp32")
+    if p != "fp32" and r["sizes"]:
+        lines += ["", f"query embedding alone, p50 ms, fp32 / {p} (interleaved, same questions): " + "; ".join(
+            f"{n}: {x['encode_query_fp32_p50_ms']:.1f} / {x[f'encode_query_{p}_p50_ms']:.1f}"
+            for n, x in r["sizes"].items())]
     return "\n".join(lines)
 
 
@@ -648,6 +665,8 @@ def sub_main(argv: list[str]) -> int:
     sp.add_argument("--questions", type=int, default=40)
     sp.add_argument("--torch-threads", type=int, default=None,
                     help="torch intra-op threads for the query embedding (default: torch's own)")
+    sp.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                    help="encoder precision of the query embedding (default: %(default)s)")
     sp = sub.add_parser("ingest", help="indexing throughput vs the encoder's")
     sp.add_argument("--docs", type=int, default=40, help="QA-set contexts indexed (plus the bundled articles)")
     sp.add_argument("--rounds", type=int, default=1)
@@ -670,7 +689,7 @@ def sub_main(argv: list[str]) -> int:
             import torch
 
             torch.set_num_threads(args.torch_threads)
-        r, tab = scale(args.sizes, args.questions, args.data), scale_table
+        r, tab = scale(args.sizes, args.questions, args.data, args.precision), scale_table
     elif args.cmd == "ingest":
         r, tab = ingest(args.docs, args.rounds, args.data, args.int8, args.precision), ingest_table
     elif args.cmd == "ann":
