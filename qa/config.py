@@ -38,7 +38,7 @@ class QAConfig:
             "query: "/"passage: " for E5 models).
         device: torch device for the embedder.
         encoder_precision: "auto" (default), "fp32" or "bf16". "bf16" runs the embedder under
-            bfloat16 autocast: 2.3x the indexing rate of fp32 and ~30% faster query embedding
+            bfloat16 autocast: 2.4x the indexing rate of fp32 and 15-25% faster query embedding
             on a CPU with AVX512-BF16, recall within 0.01 of fp32 (BENCHMARKS.md, "Indexing
             rate against the encoder"). "auto" picks bf16 only where the device runs bfloat16
             natively (AVX512-BF16/AMX/ARM BF16 CPUs, Ampere+ GPUs) and fp32 elsewhere, where
