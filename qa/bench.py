@@ -235,18 +235,21 @@ def _dev_questions(qa_set, n: int) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
-def scale(sizes: list[int], n_questions: int = 40, data: Path | None = None) -> dict:
-    """Warm ``ask()`` latency (hybrid retrieval, extractive answers) per index size."""
+def scale(sizes: list[int], n_questions: int = 40, data: Path | None = None, precision: str = "auto") -> dict:
+    """Warm ``ask()`` latency (hybrid retrieval, extractive answers) per index size, the query
+    embedded at ``precision``; also the query embedding alone at fp32 and at ``precision``."""
     import gc
 
     from qa import Pipeline, QAConfig
 
     import torch
 
-    res: dict = {"machine": _machine(), "sizes": {}, "torch_threads": torch.get_num_threads()}
+    encoder = Pipeline(QAConfig(encoder_precision=precision), in_memory=True).encoder
+    res: dict = {"machine": _machine(), "sizes": {}, "torch_threads": torch.get_num_threads(),
+                 "precision": encoder.precision, "precision_setting": precision}
     rss0 = _rss_mb()
     t0 = time.perf_counter()
-    qa_set, dev, bundled = real_sources(data)
+    qa_set, dev, bundled = real_sources(data, encoder)
     res["sources_s"] = time.perf_counter() - t0
     res["real_passages"] = len(dev.index) + len(bundled.index)
     res["real_index_mb_per_passage"] = (_rss_mb() - rss0) / max(1, res["real_passages"])  # model included
@@ -273,6 +276,14 @@ def scale(sizes: list[int], n_questions: int = 40, data: Path | None = None) -> 
                 stages[k].append(a.timings[k] * 1000)
             found += a.found
             contains += any(x in a.text for x in answers)
+        # the query embedding alone, fp32 and the pipeline's precision interleaved (a paired peer)
+        embed = {"fp32": [], encoder.precision: []}
+        for q, _ in questions:
+            for prec in embed:
+                e = encoder.with_precision(prec)
+                t = time.perf_counter()
+                e.encode_queries([q])
+                embed[prec].append((time.perf_counter() - t) * 1000)
         # where retrieval time goes: each channel alone on the same queries
         queries = [pipe.query(q) for q, _ in questions]
         r = pipe.retriever
@@ -290,6 +301,7 @@ def scale(sizes: list[int], n_questions: int = 40, data: Path | None = None) -> 
             "p50_ms": _pct(lat, 50), "p95_ms": _pct(lat, 95),
             **{f"{k}_p50_ms": _pct(v, 50) for k, v in stages.items()},
             **{f"profile_{k}_p50_ms": _pct(v, 50) for k, v in prof.items()},
+            **{f"encode_query_{k}_p50_ms": _pct(v, 50) for k, v in embed.items()},
             "answered": found / len(questions), "contains_gold": contains / len(questions),
         }
         del pipe, big, r, queries, calls
@@ -301,7 +313,7 @@ def scale_table(r: dict) -> str:
     m = r["machine"]
     lines = [f"machine: {m['cores']} cores, load {m['load_avg'][0]:.1f}; {m['date']}; {r['real_passages']} real passages, "
              f"{r['questions']} questions (vi/en alternating); torch threads {r.get('torch_threads')}; "
-             f"peak RSS {r['peak_rss_mb']:.0f} MB", "",
+             f"encoder precision {r.get('precision', 'fp32')}; peak RSS {r['peak_rss_mb']:.0f} MB", "",
              "| passages | sentences | ask p50 ms | ask p95 ms | embed q p50 | retrieve p50 | answer p50 "
              "| dense | bm25 | sentence ch. | KB/passage | answered | contains gold |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -311,16 +323,24 @@ def scale_table(r: dict) -> str:
                      f"{x['profile_dense_p50_ms']:.1f} | {x['profile_bm25_p50_ms']:.1f} | "
                      f"{x['profile_sentence_p50_ms']:.1f} | {x['kb_per_passage']:.1f} | {x['answered']:.2f} | "
                      f"{x['contains_gold']:.2f} |")
+    p = r.get("precision", "fp32")
+    if p != "fp32" and r["sizes"]:
+        lines += ["", f"query embedding alone, p50 ms, fp32 / {p} (interleaved, same questions): " + "; ".join(
+            f"{n}: {x['encode_query_fp32_p50_ms']:.1f} / {x[f'encode_query_{p}_p50_ms']:.1f}"
+            for n, x in r["sizes"].items())]
     return "\n".join(lines)
 
 
-def ingest(n_docs: int = 40, rounds: int = 1, data: Path | None = None, int8: bool = False) -> dict:
+def ingest(n_docs: int = 40, rounds: int = 1, data: Path | None = None, int8: bool = False,
+           precision: str = "auto") -> dict:
     """Indexing throughput (``Pipeline.add_documents``) against the encoder's own on the same texts.
 
-    Peers, all on the same documents in the same run: ``encode_passages`` of the passage texts
-    alone (the issue's ceiling), of the passage and sentence texts the index stores (the
-    ceiling of this design), and the previous indexing loop (one encode call per document
-    for its passages and one for its sentences).
+    The pipeline indexes at ``precision`` (the QAConfig default "auto": bf16 autocast where the
+    CPU runs bfloat16 natively). Peers, all on the same documents in the same run:
+    ``encode_passages`` of the passage texts alone at fp32 (the model's default precision: the
+    issue's ceiling) and at the pipeline's precision, of the passage and sentence texts the
+    index stores at the pipeline's precision (the ceiling of this design), and the previous
+    indexing loop (one encode call per document for its passages and one for its sentences).
     """
     from corpus import load_bundled
     from qa import Pipeline, QAConfig
@@ -328,8 +348,10 @@ def ingest(n_docs: int = 40, rounds: int = 1, data: Path | None = None, int8: bo
     from .eval import DEFAULT_DATA, load_qa_set
 
     docs = load_qa_set(data or DEFAULT_DATA).documents()[:n_docs] + load_bundled()
-    base = Pipeline(QAConfig(), in_memory=True)
+    config = QAConfig(encoder_precision=precision)
+    base = Pipeline(config, in_memory=True)
     enc = base.encoder
+    fp32 = enc.with_precision("fp32")
     chunked = [(d, base.chunk(d)) for d in docs]
     texts = [enc.passage_input(d.title, c.text) for d, cs in chunked for c in cs]
     per_doc = []
@@ -337,48 +359,58 @@ def ingest(n_docs: int = 40, rounds: int = 1, data: Path | None = None, int8: bo
         spans = sorted({s for c in cs for s in c.sentences})
         per_doc.append(([enc.passage_input(d.title, c.text) for c in cs], [d.text[a:b] for a, b in spans]))
     sentences = [s for _, ss in per_doc for s in ss]
-    enc.encode_passages(texts[:enc.batch_size])  # warm-up
-    runs: dict[str, list[float]] = {"encode_passages": [], "encode_passages_and_sentences": [],
-                                    "add_documents": [], "per_document_calls": []}
-    stage: dict[str, float] = {}
+    fp32.encode_passages(texts[:enc.batch_size])  # warm-up
+    enc.encode_passages(texts[:enc.batch_size])
+    runs: dict[str, list[float]] = {"encode_passages_fp32": [], "encode_passages": [],
+                                    "encode_passages_and_sentences": [], "add_documents": [],
+                                    "per_document_calls": []}
+    stages: list[dict[str, float]] = []
     for _ in range(rounds):
         t = time.perf_counter()
-        enc.encode_passages(texts)
+        v32 = fp32.encode_passages(texts)
+        runs["encode_passages_fp32"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        vp = enc.encode_passages(texts)
         runs["encode_passages"].append(time.perf_counter() - t)
         t = time.perf_counter()
         enc.encode_passages(texts + sentences)
         runs["encode_passages_and_sentences"].append(time.perf_counter() - t)
-        pipe = Pipeline(QAConfig(), encoder=enc, in_memory=True)
+        pipe = Pipeline(config, encoder=enc, in_memory=True)
         report = pipe.add_documents(docs)
         runs["add_documents"].append(report.seconds)
-        stage = report.timings
+        stages.append(report.timings)
         t = time.perf_counter()
         for ptexts, stexts in per_doc:
             enc.encode_passages(ptexts)
             enc.encode_passages(stexts)
         runs["per_document_calls"].append(time.perf_counter() - t)
     secs = {k: statistics.median(v) for k, v in runs.items()}
+    # the stages of the round whose add_documents time is (closest to) the median
+    stage = stages[min(range(rounds), key=lambda i: abs(runs["add_documents"][i] - secs["add_documents"]))]
     n = len(texts)
-    extra = {}
+    cos = (vp * v32).sum(axis=1)
+    extra = {"precision_cosine_to_fp32_mean": float(cos.mean()), "precision_cosine_to_fp32_min": float(cos.min()),
+             "precision_encode_speedup": secs["encode_passages_fp32"] / secs["encode_passages"]}
     if int8:  # a faster encoder path, measured only: torch dynamic int8 quantization of the Linear layers
         import copy
         import dataclasses
 
         import torch
 
-        qenc = dataclasses.replace(enc, model=torch.ao.quantization.quantize_dynamic(
+        qenc = dataclasses.replace(fp32, model=torch.ao.quantization.quantize_dynamic(
             copy.deepcopy(enc.model), {torch.nn.Linear}, dtype=torch.qint8))
         qenc.encode_passages(texts[:enc.batch_size])
         t = time.perf_counter()
         qv = qenc.encode_passages(texts)
         secs["encode_passages_int8"] = time.perf_counter() - t
-        fv = enc.encode_passages(texts)
-        cos = (qv * fv).sum(axis=1)
-        extra = {"int8_cosine_to_fp32_mean": float(cos.mean()), "int8_cosine_to_fp32_min": float(cos.min()),
-                 "int8_speedup": secs["encode_passages"] / secs["encode_passages_int8"]}
+        cos = (qv * v32).sum(axis=1)
+        extra.update({"int8_cosine_to_fp32_mean": float(cos.mean()), "int8_cosine_to_fp32_min": float(cos.min()),
+                      "int8_speedup": secs["encode_passages_fp32"] / secs["encode_passages_int8"]})
     return {**extra, "machine": _machine(), "documents": len(docs), "passages": n, "sentences": len(sentences),
-            "rounds": rounds, "batch_size": enc.batch_size, "seconds": secs,
+            "rounds": rounds, "batch_size": enc.batch_size, "precision": enc.precision,
+            "precision_setting": precision, "seconds": secs,
             "passages_per_s": {k: n / v for k, v in secs.items()}, "add_documents_stages_s": stage,
+            "ratio_vs_encode_passages_fp32": secs["encode_passages_fp32"] / secs["add_documents"],
             "ratio_vs_encode_passages": secs["encode_passages"] / secs["add_documents"],
             "ratio_vs_encode_passages_and_sentences": secs["encode_passages_and_sentences"] / secs["add_documents"],
             "ratio_per_document_vs_encode_passages_and_sentences":
@@ -387,18 +419,26 @@ def ingest(n_docs: int = 40, rounds: int = 1, data: Path | None = None, int8: bo
 
 def ingest_table(r: dict) -> str:
     m = r["machine"]
+    p = r.get("precision", "fp32")
     lines = [f"machine: {m['cores']} cores, load {m['load_avg'][0]:.1f}; {m['date']}; {r['documents']} documents, "
-             f"{r['passages']} passages, {r['sentences']} sentences; batch size {r['batch_size']}", "",
-             "| what | seconds | passages/s |", "|---|---:|---:|"]
+             f"{r['passages']} passages, {r['sentences']} sentences; batch size {r['batch_size']}; "
+             f"indexing precision {p} (setting {r.get('precision_setting', 'auto')})", "",
+             "| what | precision | seconds | passages/s |", "|---|---|---:|---:|"]
     for k, v in r["seconds"].items():
-        lines.append(f"| {k} | {v:.1f} | {r['passages_per_s'][k]:.2f} |")
+        prec = "fp32" if k.endswith("_fp32") else "int8" if k.endswith("_int8") else p
+        lines.append(f"| {k} | {prec} | {v:.1f} | {r['passages_per_s'][k]:.2f} |")
     st = r["add_documents_stages_s"]
-    lines += ["", "add_documents stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()),
-              f"ratio add_documents / encode_passages (passages only): {r['ratio_vs_encode_passages']:.2f}",
-              f"ratio add_documents / encode_passages (passages + sentences): "
+    lines += ["", "add_documents stages (s, median round): " + ", ".join(f"{k} {v:.1f}" for k, v in st.items()),
+              f"ratio add_documents ({p}) / encode_passages fp32 (passages only, the model's default): "
+              f"{r['ratio_vs_encode_passages_fp32']:.2f}",
+              f"ratio add_documents ({p}) / encode_passages {p} (passages only): {r['ratio_vs_encode_passages']:.2f}",
+              f"ratio add_documents ({p}) / encode_passages {p} (passages + sentences): "
               f"{r['ratio_vs_encode_passages_and_sentences']:.2f}",
               f"ratio previous per-document loop (encode only) / encode (passages + sentences): "
               f"{r['ratio_per_document_vs_encode_passages_and_sentences']:.2f}"]
+    if p != "fp32":
+        lines.append(f"{p} encode: {r['precision_encode_speedup']:.2f}x fp32; cosine to fp32 vectors "
+                     f"mean {r['precision_cosine_to_fp32_mean']:.5f}, min {r['precision_cosine_to_fp32_min']:.5f}")
     if "int8_speedup" in r:
         lines.append(f"int8 dynamic quantization: encode {r['int8_speedup']:.2f}x fp32; cosine to fp32 vectors "
                      f"mean {r['int8_cosine_to_fp32_mean']:.4f}, min {r['int8_cosine_to_fp32_min']:.4f}")
@@ -627,10 +667,14 @@ def sub_main(argv: list[str]) -> int:
     sp.add_argument("--questions", type=int, default=40)
     sp.add_argument("--torch-threads", type=int, default=None,
                     help="torch intra-op threads for the query embedding (default: torch's own)")
+    sp.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                    help="encoder precision of the query embedding (default: %(default)s)")
     sp = sub.add_parser("ingest", help="indexing throughput vs the encoder's")
     sp.add_argument("--docs", type=int, default=40, help="QA-set contexts indexed (plus the bundled articles)")
     sp.add_argument("--rounds", type=int, default=1)
     sp.add_argument("--int8", action="store_true", help="also time a dynamically int8-quantized encoder")
+    sp.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                    help="encoder precision of the indexing pipeline (default: %(default)s)")
     sp = sub.add_parser("ann", help="exact vs IVF search by size; an index of --n passages")
     sp.add_argument("--n", type=int, default=1_000_000)
     sp.add_argument("--sizes", type=_ints, default=[50_000, 100_000, 200_000, 500_000])
@@ -647,9 +691,9 @@ def sub_main(argv: list[str]) -> int:
             import torch
 
             torch.set_num_threads(args.torch_threads)
-        r, tab = scale(args.sizes, args.questions, args.data), scale_table
+        r, tab = scale(args.sizes, args.questions, args.data, args.precision), scale_table
     elif args.cmd == "ingest":
-        r, tab = ingest(args.docs, args.rounds, args.data, args.int8), ingest_table
+        r, tab = ingest(args.docs, args.rounds, args.data, args.int8, args.precision), ingest_table
     elif args.cmd == "ann":
         r, tab = ann_bench(args.n, args.sizes, args.queries, args.data, persist=not args.no_persist), ann_table
     else:

@@ -313,13 +313,21 @@ def _mean(xs: Sequence[float]) -> float | None:
 
 
 # ------------------------------------------------------------------------------------ pipeline
-def eval_index_dir(qa: QASet, config) -> Path:
-    """Cache folder of the index over ``qa``: keyed by the contexts file, the model and chunking."""
+def eval_index_dir(qa: QASet, config, precision: str | None = None) -> Path:
+    """Cache folder of the index over ``qa``: keyed by the contexts file, the model, chunking
+    and the encoder precision (``precision``, else ``config``'s resolved for its device), so
+    that a bf16 run never reuses fp32 vectors (their probes match, see Encoder.same_model_as)."""
+    from embeddings.encoder import resolve_precision
+
     from .config import cache_dir
 
     # "sentence-vectors": indexes built before passages stored their sentence vectors are rebuilt
-    key = "\n".join([qa.contexts_sha256, str(config.embedding_model), str(config.chunk_tokens),
-                     str(config.chunk_overlap_tokens), "sentence-vectors"])
+    parts = [qa.contexts_sha256, str(config.embedding_model), str(config.chunk_tokens),
+             str(config.chunk_overlap_tokens), "sentence-vectors"]
+    precision = precision or resolve_precision(getattr(config, "encoder_precision", "fp32"), config.device)
+    if precision != "fp32":  # fp32 keeps the key of the caches made before precisions existed
+        parts.append(f"precision={precision}")
+    key = "\n".join(parts)
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
     return cache_dir() / "eval-indexes" / f"{qa.name}-{digest}"
 
@@ -340,7 +348,7 @@ def build_pipeline(qa: QASet, config=None, *, encoder=None, cache: bool = True, 
     config = (config or QAConfig()).with_(retrieval="dense")  # the base pipeline only indexes
     docs = qa.documents()
     wanted = {d.id for d in docs}
-    path = eval_index_dir(qa, config) if cache else None
+    path = eval_index_dir(qa, config, getattr(encoder, "precision", None)) if cache else None
     if path is not None and rebuild and path.exists():
         shutil.rmtree(path)
     t0 = time.perf_counter()
@@ -648,7 +656,8 @@ def _markdown(results: dict) -> str:
         f"# Evaluation: {Path(m['data']['path']).name}",
         "",
         f"- date: {m['date']}; machine: {m['machine']['cores']} cores, {m['machine']['platform']}",
-        f"- model: {m['model']['name']} (fingerprint {m['model'].get('fingerprint')}); "
+        f"- model: {m['model']['name']} (fingerprint {m['model'].get('fingerprint')}, "
+        f"precision {m['model'].get('precision')}); "
         f"git: {git.get('commit') or 'no commit'}{' (dirty)' if git.get('dirty') else ''}",
         f"- data: {m['data']['path']}: {m['data']['contexts']} contexts, {m['data']['questions_used']} of "
         f"{m['data']['questions']} questions; index: {m['index']['passages']} passages",
@@ -701,7 +710,7 @@ def _machine() -> dict:
 def _model_info(pipe) -> dict:
     enc = pipe.encoder
     info = {"name": getattr(enc, "name", None)}
-    for attr in ("fingerprint", "dim", "max_tokens"):
+    for attr in ("fingerprint", "dim", "max_tokens", "precision"):
         try:
             info[attr] = getattr(enc, attr)
         except Exception:  # noqa: BLE001 - metadata only
@@ -736,6 +745,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     ap.add_argument("--model", default=None, help="embedding model (default: the QAConfig default)")
     ap.add_argument("--device", default=None, help="torch device for the embedder (default: cpu)")
+    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                    help="encoder precision (default: the QAConfig default, auto); the cached "
+                         "index is kept per resolved precision")
     ap.add_argument("--unanswerable", type=Path, default=DEFAULT_UNANSWERABLE,
                     help="unanswerable questions for the false-answer rate (default: %(default)s)")
     ap.add_argument("--no-unanswerable", action="store_true", help="skip the unanswerable set")
@@ -762,6 +774,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         kwargs["embedding_model"] = args.model
     if args.device:
         kwargs["device"] = args.device
+    if args.precision:
+        kwargs["encoder_precision"] = args.precision
     progress = not args.quiet
     t0 = time.perf_counter()
     base, index_info = build_pipeline(qa, QAConfig(**kwargs), rebuild=args.no_cache, progress=progress)

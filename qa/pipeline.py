@@ -68,7 +68,8 @@ class Pipeline:
         self.config = config or QAConfig()
         self.encoder = encoder or load_encoder(
             self.config.embedding_model, device=self.config.device, batch_size=self.config.batch_size,
-            query_prompt=self.config.query_prompt, passage_prompt=self.config.passage_prompt)
+            query_prompt=self.config.query_prompt, passage_prompt=self.config.passage_prompt,
+            precision=self.config.encoder_precision)
         self.chunking = ChunkingConfig(
             max_tokens=min(self.config.chunk_tokens, self.encoder.max_tokens),
             overlap_tokens=self.config.chunk_overlap_tokens)

@@ -76,8 +76,9 @@ def test_bench_commands_at_tiny_sizes(tiny_set, tmp_path, capsys):
     r = bench.ingest(n_docs=2, data=tiny_set)
     assert r["documents"] == 2 + 5 and r["sentences"] > r["passages"] > 0
     assert set(r["add_documents_stages_s"]) == {"chunk", "embed", "terms", "store", "refresh"}
-    assert r["ratio_vs_encode_passages_and_sentences"] > 0
-    assert "add_documents" in bench.ingest_table(r)
+    assert r["ratio_vs_encode_passages_and_sentences"] > 0 and r["ratio_vs_encode_passages_fp32"] > 0
+    assert r["precision"] in ("fp32", "bf16") and r["precision_cosine_to_fp32_min"] > 0.999
+    assert "add_documents" in bench.ingest_table(r) and "encode_passages_fp32 | fp32 |" in bench.ingest_table(r)
 
     r = bench.ann_bench(n=3000, sizes=[1500], n_queries=6, data=tiny_set)
     assert set(r["sizes"]) == {"1500", "3000"} and all(0 <= x["recall_at_10"] <= 1 for x in r["sizes"].values())

@@ -173,6 +173,21 @@ def test_load_qa_set_errors(tmp_path):
         load_qa_set(write_set(tmp_path / "bad", CONTEXTS, [bad]))
 
 
+def test_eval_cache_is_kept_per_encoder_precision(tmp_path):
+    """A bf16 run must not reuse an index embedded at fp32 (the probes match, so the index
+    itself would not tell), and "auto" shares the folder of the precision it resolves to."""
+    from embeddings.encoder import resolve_precision
+    from qa.config import QAConfig
+    from qa.eval import eval_index_dir
+
+    qa = load_qa_set(write_set(tmp_path / "tiny"))
+    fp32, bf16 = (eval_index_dir(qa, QAConfig(encoder_precision=p)) for p in ("fp32", "bf16"))
+    assert fp32 != bf16 and fp32.parent == bf16.parent
+    auto = eval_index_dir(qa, QAConfig())
+    assert auto == {"fp32": fp32, "bf16": bf16}[resolve_precision("auto")]
+    assert eval_index_dir(qa, QAConfig(), "fp32") == fp32  # an encoder's own precision wins
+
+
 def test_main_missing_data(tmp_path, capsys):
     assert main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
     assert "missing" in capsys.readouterr().err

@@ -79,8 +79,12 @@ def test_same_cited_answer_on_both_stores(milvus_pipeline, bundled_pipeline, que
     assert (b.found, b.language, b.text) == (a.found, a.language, a.text)
     assert cited(b) == cited(a)
     assert [(p.doc_id, p.start, p.end) for p in b.passages] == [(p.doc_id, p.start, p.end) for p in a.passages]
+    # The Milvus index re-embedded one article in other batches: at fp32 its vectors are the same
+    # to ~1e-7, under bf16 autocast (encoder_precision "auto" on a bf16 CPU) rounding depends on
+    # the batch's padded length, ~1e-4 in cosine.
+    tol = 1e-5 if bundled_pipeline.encoder.precision == "fp32" else 1e-3
     for p, q in zip(a.passages, b.passages):
-        assert q.scores["dense"] == pytest.approx(p.scores["dense"], abs=1e-5)
+        assert q.scores["dense"] == pytest.approx(p.scores["dense"], abs=tol)
     for c in b.citations:  # the citation is the exact sentence of the document stored in Milvus
         assert milvus_pipeline.index.documents[c.doc_id].text[c.start:c.end] == c.sentence
 
