@@ -179,9 +179,12 @@ class LexicalChannel:
         indptr = self._indptr
         if n_vocab + 1 > len(indptr):
             indptr = np.concatenate([indptr, np.full(n_vocab + 1 - len(indptr), indptr[-1], dtype=np.int64)])
-        at = indptr[new_cols + 1]  # after the column's existing entries (the new rows are larger)
-        self._rows = np.insert(self._rows, at, new_rows)
-        self._tf = np.insert(self._tf, at, new_tf)
+        if len(self._rows):
+            at = indptr[new_cols + 1]  # after the column's existing entries (the new rows are larger)
+            self._rows = np.insert(self._rows, at, new_rows)
+            self._tf = np.insert(self._tf, at, new_tf)
+        else:
+            self._rows, self._tf = new_rows, new_tf
         indptr[1:] += np.cumsum(np.bincount(new_cols, minlength=n_vocab))
         self._indptr = indptr
         self._doclen = np.concatenate([self._doclen, np.asarray(lens, dtype=np.int64)])
