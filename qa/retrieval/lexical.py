@@ -125,7 +125,7 @@ class LexicalChannel:
         self._terms: list[str] = []  # column -> term
         self._indptr = np.zeros(1, dtype=np.int64)  # column c's entries: [indptr[c], indptr[c+1])
         self._rows = np.zeros(0, dtype=np.int32)  # entry -> row (rows ascending within a column)
-        self._tf = np.zeros(0, dtype=np.float32)  # entry -> term frequency in that passage
+        self._tf = np.zeros(0, dtype=np.int32)  # entry -> term frequency in that passage
         self._doclen = np.zeros(0, dtype=np.int64)  # row -> number of terms (with repeats)
 
     def refresh(self, full: bool = False) -> None:
@@ -166,13 +166,13 @@ class LexicalChannel:
                 vocab.update(zip(unseen, range(len(terms_of), len(terms_of) + len(unseen))))
                 terms_of.extend(unseen)
             cols.append(np.fromiter(map(vocab.__getitem__, counts), dtype=np.int32, count=len(counts)))
-            tfs.append(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
+            tfs.append(np.fromiter(counts.values(), dtype=np.int32, count=len(counts)))
             lens.append(len(terms))
         r0 = len(self._ids)
         sizes = [len(c) for c in cols]
         new_cols = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int32)
         new_rows = np.repeat(np.arange(r0, r0 + len(pids), dtype=np.int32), sizes)
-        new_tf = np.concatenate(tfs) if tfs else np.zeros(0, dtype=np.float32)
+        new_tf = np.concatenate(tfs) if tfs else np.zeros(0, dtype=np.int32)
         order = np.argsort(new_cols, kind="stable")  # by column, rows ascending within one
         new_cols, new_rows, new_tf = new_cols[order], new_rows[order], new_tf[order]
         n_vocab = len(terms_of)
@@ -290,10 +290,22 @@ def _bm25_from_columns(indptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, doc
     df = np.diff(indptr)
     idf = _build_idf_array(dict(enumerate(df.tolist())), n_docs=n_docs,
                            compute_idf_fn=_select_idf_scorer(bm25.idf_method), dtype=bm25.dtype)
-    tfc = _select_tfc_scorer(bm25.method)(tf_array=tf, l_d=doclen[rows], l_avg=doclen.mean(), k1=bm25.k1,
-                                          b=bm25.b, delta=bm25.delta)
-    cols = np.repeat(np.arange(len(df), dtype=np.int32), df)
-    data = (idf[cols] * tfc).astype(bm25.dtype)
+    if len(tf):
+        # The term-frequency component depends only on (tf, passage length): bm25s's function
+        # on the grid of the distinct values present (elementwise the same operations as on
+        # each entry), then gathered per entry: ~4x fewer float64 passes over the entries.
+        tf_values = np.flatnonzero(np.bincount(tf))
+        tf_at = np.zeros(tf_values[-1] + 1, dtype=np.int32)
+        tf_at[tf_values] = np.arange(len(tf_values), dtype=np.int32)
+        len_values, len_at = np.unique(doclen, return_inverse=True)
+        grid = _select_tfc_scorer(bm25.method)(tf_array=tf_values.astype(bm25.dtype)[:, None],
+                                               l_d=len_values[None, :], l_avg=doclen.mean(), k1=bm25.k1,
+                                               b=bm25.b, delta=bm25.delta)
+        tfc = grid[tf_at[tf], len_at[rows]]
+        cols = np.repeat(np.arange(len(df), dtype=np.int32), df)
+        data = (idf[cols] * tfc).astype(bm25.dtype)
+    else:
+        data = np.zeros(0, dtype=bm25.dtype)
     bm25.scores = {"data": data, "indices": rows, "indptr": indptr, "num_docs": n_docs}
     bm25.vocab_dict = vocab
     bm25.unique_token_ids_set = set(vocab.values())
