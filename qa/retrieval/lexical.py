@@ -135,17 +135,22 @@ class LexicalChannel:
         passages = self.index.passages
         if full:
             self._reset()
-        removed = [pid for pid in self._row if pid not in passages]
-        if removed:
-            self._remove(removed)
-        added = [pid for pid in passages if pid not in self._row]
-        if added and len(self._row) and list(passages)[len(self._row):] != added:
-            # new passages not after the known ones (a store that reordered): read all again
-            self._reset()
-            added = list(passages)
-        if added:
-            self._append(added)
-        self._build()
+        try:
+            removed = [pid for pid in self._row if pid not in passages]
+            if removed:
+                self._remove(removed)
+            added = [pid for pid in passages if pid not in self._row]
+            if added and len(self._row) and list(passages)[len(self._row):] != added:
+                # new passages not after the known ones (a store that reordered): read all again
+                self._reset()
+                added = list(passages)
+            if added:
+                self._append(added)
+            self._build()
+        except BaseException:
+            self._reset()  # half-updated statistics: the next refresh starts from scratch
+            self._bm25 = None
+            raise
 
     def _append(self, pids: list[int]) -> None:
         """Add rows for ``pids`` (at the end, in this order)."""
@@ -185,8 +190,8 @@ class LexicalChannel:
             self._tf = np.insert(self._tf, at, new_tf)
         else:
             self._rows, self._tf = new_rows, new_tf
-        indptr[1:] += np.cumsum(np.bincount(new_cols, minlength=n_vocab))
-        self._indptr = indptr
+        # a new array: the current bm25s object keeps serving the old one until replaced
+        self._indptr = indptr + np.concatenate([[0], np.cumsum(np.bincount(new_cols, minlength=n_vocab))])
         self._doclen = np.concatenate([self._doclen, np.asarray(lens, dtype=np.int64)])
         self._ids = np.concatenate([self._ids, np.asarray(pids, dtype=np.int64)])
         self._row.update(zip(pids, range(r0, r0 + len(pids))))
