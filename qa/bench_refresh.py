@@ -43,7 +43,7 @@ def main_rebuild(index) -> dict[str, float]:
     import bm25s
 
     from .retrieval.dense import SentenceChannel
-    from .retrieval.lexical import B, K1
+    from .retrieval.lexical import K1, B
 
     t = time.perf_counter()
     corpus = [p.extra["terms"] for p in index.passages.values()]
@@ -189,9 +189,9 @@ def table(r: dict) -> str:
     t = r["terms"]
     lines = [f"machine: {m['cores']} cores, load {m['load_avg'][0]:.1f}; {m['date']}; peak RSS {r['peak_rss_mb']:.0f} MB",
              "",
-             "| passages | sentences | rebuild before (main): BM25 + sentences s | full rebuild now s "
-             "| add 1 doc + ask, full rebuild s | add 1 doc + ask, incremental s | of which refresh: full / incremental s "
-             "| remove 1 doc: full / incremental s |",
+             ("| passages | sentences | rebuild before (main): BM25 + sentences s | full rebuild now s "
+              "| add 1 doc + ask, full rebuild s | add 1 doc + ask, incremental s "
+              "| of which refresh: full / incremental s | remove 1 doc: full / incremental s |"),
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for x in r["sizes"].values():
         o, b, af, ai = x["main_rebuild"], x["build"], x["add_full"], x["add_incremental"]
@@ -200,9 +200,9 @@ def table(r: dict) -> str:
             f"| {b['total_s']:.1f} ({b.get('lexical_s', 0):.1f} + {b.get('sentence_s', 0):.1f}) "
             f"| {af['total_s']:.2f} | {ai['total_s']:.2f} | {af['refresh_s']:.2f} / {ai['refresh_s']:.3f} "
             f"| {x['remove_full']['total_s']:.2f} / {x['remove_incremental']['total_s']:.3f} |")
-    lines += ["", f"BM25 term lists of the dev index opened from disk ({t['passages']} passages): "
-                  f"{t['kb_per_passage_opened']:.1f} KB/passage as loaded, {t['kb_per_passage_after_refresh']:.1f} "
-                  "KB/passage once the lexical channel read them (equal terms share one string)"]
+    lines += ["", (f"BM25 term lists of the dev index opened from disk ({t['passages']} passages): "
+                   f"{t['kb_per_passage_opened']:.1f} KB/passage as loaded, {t['kb_per_passage_after_refresh']:.1f} "
+                   "KB/passage once the lexical channel read them (equal terms share one string)")]
     return "\n".join(lines)
 
 

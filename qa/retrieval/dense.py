@@ -73,7 +73,7 @@ class SentenceChannel:
         for (the same rule as the passage index: its lists were sized, 4 x sqrt(n), and
         trained for that n; at 4 x n they hold 4 times as many vectors each, so a query
         scans ~2x the vectors of a retrained index at similar recall, and retraining costs
-        ~30 s at 400,000 sentences, BENCHMARKS.md). The flat index after additions equals
+        ~25 s at 390,000 sentences, BENCHMARKS.md). The flat index after additions equals
         the rebuilt one row for row, so exact searches return the same results."""
         from embeddings import ann
 

@@ -110,8 +110,8 @@ class Retriever:
         """Called after the index changed (under :meth:`writing`). Incremental: the lexical
         channel adds the new passages' terms and recomputes its BM25 weights (the same scores
         as a rebuild), the sentence channel appends their sentence vectors; ``full=True``
-        rebuilds both from every stored passage (what every change cost before: 52 s at
-        100,000 passages, BENCHMARKS.md)."""
+        rebuilds both from every stored passage (what every change cost before: 33-52 s at
+        100,000 passages depending on the machine's load, BENCHMARKS.md)."""
         self.lexical.refresh(full=full)
         self.sentences.refresh(full=full)
         if full:

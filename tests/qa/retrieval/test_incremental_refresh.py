@@ -14,7 +14,7 @@ from qa import Pipeline, QAConfig, bench
 from qa.eval import load_qa_set
 from qa.retrieval.base import Query
 from qa.retrieval.dense import SentenceChannel
-from qa.retrieval.lexical import B, K1, LexicalChannel
+from qa.retrieval.lexical import K1, B, LexicalChannel
 from qa.retrieval.retriever import Retriever
 from tests.conftest import SHARED_EVAL
 
@@ -119,7 +119,7 @@ def test_lexical_channel_reads_passages_stored_without_terms(pipe, dev_docs):
     ch = LexicalChannel(pipe.index, pipe.retriever.lexical.aliases)
     ch.refresh()
     assert pipe.index.passages[pid].extra["terms"] == expected
-    ids, lib = bm25s_reference(pipe.index)
+    _, lib = bm25s_reference(pipe.index)
     terms = expected[:10]
     assert np.array_equal(ch._bm25.get_scores(terms), lib.get_scores(terms))
 
