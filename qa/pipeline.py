@@ -56,7 +56,7 @@ class IndexReport:
     passages: int = 0
     seconds: float = 0.0
     #: seconds per stage: chunk, embed (passages and their sentences), terms, store (index add +
-    #: commits), refresh (the retriever rebuilding BM25 and the sentence search)
+    #: commits), refresh (the retriever updating BM25 and the sentence search)
     timings: dict[str, float] = field(default_factory=dict)
 
 

@@ -54,10 +54,66 @@ class SentenceChannel:
     def __init__(self, index: VectorStore):
         self.index = index
         self._search_index = None
+        #: FAISS id -> passage id; -1 for sentences removed from the IVF index. Flat: ids are
+        #: rows (a removal rebuilds); IVF: ids are never reused until the next rebuild.
         self._owner = np.zeros(0, dtype=np.int64)
+        #: passage id -> (first FAISS id, sentence count) of every passage read (count 0: none)
+        self._slots: dict[int, tuple[int, int]] = {}
+        self._live = 0  # sentences searchable now
+        self._ivf = False  # whether _search_index is the IVF one
         self._version = -1
 
-    def refresh(self) -> None:
+    def refresh(self, full: bool = False) -> None:
+        """Follow the index: append the sentence vectors of added passages to the FAISS index
+        (flat: ``add``; IVF: ``add_with_ids`` into the trained lists); drop removed passages
+        (flat: rebuild, which keeps the rows in passage order; IVF: ``remove_ids``). Rebuilt
+        from scratch (``full=True`` too) when the index is empty, when the collection crosses
+        :data:`embeddings.ann.ANN_THRESHOLD` either way, or when it has grown
+        :data:`embeddings.ann.RETRAIN_GROWTH` (4) times past the size the IVF was trained
+        for (the same rule as the passage index: its lists were sized, 4 x sqrt(n), and
+        trained for that n; at 4 x n they hold 4 times as many vectors each, so a query
+        scans ~2x the vectors of a retrained index at similar recall, and retraining costs
+        ~25 s at 390,000 sentences, BENCHMARKS.md). The flat index after additions equals
+        the rebuilt one row for row, so exact searches return the same results."""
+        from embeddings import ann
+
+        passages = self.index.passages
+        stored = self.index.sentence_vectors
+        if full or self._search_index is None:
+            return self._rebuild()
+        removed = [pid for pid in self._slots if pid not in passages]
+        added = [pid for pid in passages if pid not in self._slots]
+        gone = [np.arange(a, a + c) for a, c in (self._slots[p] for p in removed) if c]
+        if gone and not self._ivf:
+            return self._rebuild()
+        for pid in removed:
+            del self._slots[pid]
+        if gone:
+            gone_ids = np.concatenate(gone).astype(np.int64)
+            self._search_index.remove_ids(gone_ids)
+            self._owner[gone_ids] = -1
+            self._live -= len(gone_ids)
+        with_vectors = [pid for pid in added if len(stored.get(pid, ()))]
+        live = self._live + sum(len(stored[p]) for p in with_vectors)
+        if ann.use_ann(live) != self._ivf or (self._ivf and ann.needs_rebuild(self._search_index, live)):
+            return self._rebuild()
+        if with_vectors:
+            matrix = np.ascontiguousarray(np.concatenate([stored[p] for p in with_vectors]).astype(np.float32))
+            first = len(self._owner)
+            if self._ivf:
+                self._search_index.add_with_ids(matrix, np.arange(first, first + len(matrix), dtype=np.int64))
+            else:
+                self._search_index.add(matrix)
+            sizes = [len(stored[p]) for p in with_vectors]
+            self._owner = np.concatenate([self._owner, np.repeat(np.asarray(with_vectors, dtype=np.int64), sizes)])
+            starts = first + np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            self._slots.update(zip(with_vectors, zip(starts.tolist(), sizes)))
+            self._live = live
+        self._slots.update((pid, (len(self._owner), 0)) for pid in added if not len(stored.get(pid, ())))
+        self._version = len(passages)
+
+    def _rebuild(self) -> None:
+        """The search index over every stored sentence vector, in passage order."""
         from embeddings import ann
         from embeddings.vector_index import _faiss
 
@@ -65,10 +121,18 @@ class SentenceChannel:
         pids = [pid for pid in self.index.passages if len(stored.get(pid, ()))]
         self._search_index = None
         self._owner = np.zeros(0, dtype=np.int64)
+        self._slots = dict.fromkeys(self.index.passages, (0, 0))
+        self._live = 0
+        self._ivf = False
         if pids:
+            sizes = [len(stored[p]) for p in pids]
             matrix = np.ascontiguousarray(np.concatenate([stored[p] for p in pids]).astype(np.float32))
-            self._owner = np.repeat(np.asarray(pids, dtype=np.int64), [len(stored[p]) for p in pids])
-            if ann.use_ann(len(matrix)):
+            self._owner = np.repeat(np.asarray(pids, dtype=np.int64), sizes)
+            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            self._slots.update(zip(pids, zip(starts.tolist(), sizes)))
+            self._live = len(matrix)
+            self._ivf = ann.use_ann(len(matrix))
+            if self._ivf:
                 self._search_index = ann.build(matrix, np.arange(len(matrix)))
             else:
                 self._search_index = _faiss().IndexFlatIP(matrix.shape[1])
