@@ -698,12 +698,17 @@ def sub_main(argv: list[str]) -> int:
         r, tab = ann_bench(args.n, args.sizes, args.queries, args.data, persist=not args.no_persist), ann_table
     else:
         r, tab = coldstart(args.runs), coldstart_table
-    out = args.out or Path("bench-results") / f"{args.cmd}.json"
+    return report(r, tab(r), args.out or Path("bench-results") / f"{args.cmd}.json")
+
+
+def report(result: dict, table_text: str, out: Path) -> int:
+    """Write a benchmark's numbers to ``out`` (JSON) and print its table; the exit status."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(r, indent=1), encoding="utf-8")
-    print(tab(r))
+    out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(table_text)
     print(f"\nwritten to {out}")
     return 0
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m qa.bench", description=__doc__.splitlines()[0])
@@ -717,11 +722,7 @@ def main(argv: list[str] | None = None) -> int:
         return sub_main(argv)
     args = ap.parse_args(argv)
     r = run(args.passages, args.repeats)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(r, indent=1), encoding="utf-8")
-    print(table(r))
-    print(f"\nwritten to {args.out}")
-    return 0
+    return report(r, table(r), args.out)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,11 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
-import json
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import bench
@@ -60,9 +61,16 @@ def main_rebuild(index) -> dict[str, float]:
     return {"lexical_s": lexical, "sentence_s": time.perf_counter() - t}
 
 
-def _timed_channels(retriever, sink: dict[str, float]) -> None:
-    """Accumulate the seconds of each channel's refresh into ``sink`` (instance wrappers)."""
-    for name, channel in (("lexical_s", retriever.lexical), ("sentence_s", retriever.sentences)):
+@contextmanager
+def measured_refresh(retriever, full: bool) -> Iterator[dict[str, float]]:
+    """Within the block, each channel's refresh accumulates its seconds into the yielded dict
+    (``lexical_s``, ``sentence_s``); with ``full`` the retriever's refresh rebuilds everything.
+    Instance wrappers, removed on exit."""
+    from .retrieval.retriever import Retriever
+
+    sink: dict[str, float] = {}
+    channels = (("lexical_s", retriever.lexical), ("sentence_s", retriever.sentences))
+    for name, channel in channels:
         def wrapped(*a, _f=channel.refresh, _name=name, **k):
             t = time.perf_counter()
             try:
@@ -70,48 +78,33 @@ def _timed_channels(retriever, sink: dict[str, float]) -> None:
             finally:
                 sink[_name] = sink.get(_name, 0.0) + time.perf_counter() - t
         channel.refresh = wrapped
-
-
-def _untimed(retriever) -> None:
-    for channel in (retriever.lexical, retriever.sentences):
-        channel.__dict__.pop("refresh", None)
+    if full:
+        retriever.refresh = functools.partial(Retriever.refresh, retriever, full=True)
+    try:
+        yield sink
+    finally:
+        retriever.__dict__.pop("refresh", None)
+        for _, channel in channels:
+            channel.__dict__.pop("refresh", None)
 
 
 def add_and_ask(pipe, doc, question: str, full: bool) -> dict:
     """Add ``doc`` and ask ``question``: seconds until the answer, and where they went."""
-    from .retrieval.retriever import Retriever
-
-    channels: dict[str, float] = {}
-    _timed_channels(pipe.retriever, channels)
-    if full:
-        pipe.retriever.refresh = functools.partial(Retriever.refresh, pipe.retriever, full=True)
-    try:
+    with measured_refresh(pipe.retriever, full) as channels:
         t = time.perf_counter()
         report = pipe.add_documents([doc])
         answer = pipe.ask(question)
         total = time.perf_counter() - t
-    finally:
-        pipe.retriever.__dict__.pop("refresh", None)
-        _untimed(pipe.retriever)
     assert report.added == [doc.id], report
     return {"total_s": total, "passages": report.passages, "ask_s": answer.timings["total"],
             **{f"{k}_s": v for k, v in report.timings.items()}, **{f"refresh_{k}": v for k, v in channels.items()}}
 
 
 def remove(pipe, doc_id: str, full: bool) -> dict:
-    from .retrieval.retriever import Retriever
-
-    channels: dict[str, float] = {}
-    _timed_channels(pipe.retriever, channels)
-    if full:
-        pipe.retriever.refresh = functools.partial(Retriever.refresh, pipe.retriever, full=True)
-    try:
+    with measured_refresh(pipe.retriever, full) as channels:
         t = time.perf_counter()
         pipe.remove(doc_id)
         total = time.perf_counter() - t
-    finally:
-        pipe.retriever.__dict__.pop("refresh", None)
-        _untimed(pipe.retriever)
     return {"total_s": total, **{f"refresh_{k}": v for k, v in channels.items()}}
 
 
@@ -159,12 +152,10 @@ def run(sizes: list[int], adds: int = 3, data: Path | None = None) -> dict:
         gc.collect()
         big = bench.synthetic_index([dev.index, bundled.index], n)
         pipe = Pipeline(QAConfig(), encoder=dev.encoder, index=big)
-        build: dict[str, float] = {}
-        _timed_channels(pipe.retriever, build)
-        t = time.perf_counter()
-        pipe.retriever.refresh(full=True)
-        build["total_s"] = time.perf_counter() - t
-        _untimed(pipe.retriever)
+        with measured_refresh(pipe.retriever, full=False) as build:
+            t = time.perf_counter()
+            pipe.retriever.refresh(full=True)
+            build["total_s"] = time.perf_counter() - t
         pipe.ask(question)  # warm
         old = main_rebuild(big)
         old["total_s"] = old["lexical_s"] + old["sentence_s"]
@@ -214,11 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench-results/refresh.json"))
     args = ap.parse_args(argv)
     r = run(args.sizes, args.adds, args.data)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(r, indent=1), encoding="utf-8")
-    print(table(r))
-    print(f"\nwritten to {args.out}")
-    return 0
+    return bench.report(r, table(r), args.out)
 
 
 if __name__ == "__main__":
