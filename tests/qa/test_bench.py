@@ -85,3 +85,20 @@ def test_bench_commands_at_tiny_sizes(tiny_set, tmp_path, capsys):
     assert r["index"]["passages"] == 3000 and r["index"]["search_index"] == "IndexIDMap2"  # below the threshold
     assert r["index"]["open_s"] >= 0 and r["index"]["disk_mb"] > 3000 * 384 * 4 / 2**20
     assert "recall@10" in bench.ann_table(r)
+
+
+def test_bench_refresh_at_a_tiny_size(tiny_set, tmp_path, capsys):
+    from qa import bench_refresh
+
+    assert bench_refresh.main(["--sizes", "120", "--adds", "1", "--data", str(tiny_set),
+                               "--out", str(tmp_path / "refresh.json")]) == 0
+    r = json.loads((tmp_path / "refresh.json").read_text())
+    x = r["sizes"]["120"]
+    assert x["passages"] == 120 and x["sentences"] > x["passages"]
+    # each timed phase saw both channels refresh, and the additions were answered
+    for phase in ("build", "add_full", "add_incremental", "remove_full", "remove_incremental"):
+        keys = set(x[phase])
+        assert {"lexical_s", "sentence_s"} <= keys or {"refresh_lexical_s", "refresh_sentence_s"} <= keys, phase
+    assert x["add_incremental"]["passages"] > 0 and x["add_incremental"]["ask_s"] > 0
+    assert r["terms"]["kb_per_passage_after_refresh"] < r["terms"]["kb_per_passage_opened"]
+    assert "| 120 |" in capsys.readouterr().out
