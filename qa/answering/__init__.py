@@ -1,4 +1,5 @@
-"""Answerers: the extractive default and generative backends for users who have a model."""
+"""Answerers: the extractive default; generative backends and a reading-comprehension reader for
+users who have a model."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ __all__ = ["ExtractiveAnswerer", "make_answerer"]
 
 def make_answerer(config, encoder, lexical, index=None):
     """The answerer that ``config.answerer`` names (``index`` supplies stored sentence vectors)."""
+    if config.answerer == "reader":
+        from .reader import ReaderAnswerer
+
+        return ReaderAnswerer.from_config(config)
     extractive = ExtractiveAnswerer(encoder, lexical, max_sentences=config.max_answer_sentences,
                                     sentence_vectors=index.sentence_vectors if index is not None else None)
     if config.answerer == "extractive":
