@@ -3,6 +3,7 @@
     python -m qa.eval                                  # full dev set, all methods, with answers
     python -m qa.eval --methods dense --no-answers     # retrieval only, one method
     python -m qa.eval --limit 50 --out /tmp/eval       # quick run on the first 50 questions
+    python -m qa.eval --methods hybrid --answerer reader --reader-model PATH   # a QA model's answers
 
 A QA set is a directory with ``contexts.jsonl`` (``{context_id, title, text}``) and
 ``questions.jsonl`` (``{id, question_vi, question_en, answers_vi: [...], context_id}``); every
@@ -661,7 +662,8 @@ def _markdown(results: dict) -> str:
         f"git: {git.get('commit') or 'no commit'}{' (dirty)' if git.get('dirty') else ''}",
         f"- data: {m['data']['path']}: {m['data']['contexts']} contexts, {m['data']['questions_used']} of "
         f"{m['data']['questions']} questions; index: {m['index']['passages']} passages",
-        f"- answers: {'yes' if m['answers'] else 'no (retrieval only)'}; wall time {m['seconds']} s"
+        f"- answers: {'yes (' + m.get('config', {}).get('answerer', 'extractive') + ')' if m['answers'] else 'no (retrieval only)'}"
+        f"; wall time {m['seconds']} s"
         + (f"; index {m['index'].get('build_seconds')} s ({'cached' if m['index'].get('cached') else 'built'})"
            if "build_seconds" in m["index"] else ""),
         "",
@@ -751,6 +753,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--unanswerable", type=Path, default=DEFAULT_UNANSWERABLE,
                     help="unanswerable questions for the false-answer rate (default: %(default)s)")
     ap.add_argument("--no-unanswerable", action="store_true", help="skip the unanswerable set")
+    ap.add_argument("--answerer", choices=["extractive", "reader"], default=None,
+                    help="the answerer to evaluate (default: the QAConfig default, extractive)")
+    ap.add_argument("--reader-model", default=None, help="the reader's question-answering model id or folder "
+                    "(implies --answerer reader)")
+    ap.add_argument("--reader-min-margin", type=float, default=None,
+                    help="the reader's refusal margin (default: the QAConfig default, 0.0)")
+    ap.add_argument("--reader-device", default=None, help="torch device for the reader (default: cpu)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -776,9 +785,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         kwargs["device"] = args.device
     if args.precision:
         kwargs["encoder_precision"] = args.precision
+    if args.answerer or args.reader_model:
+        kwargs["answerer"] = "reader" if args.reader_model else args.answerer
+    for name in ("reader_model", "reader_min_margin", "reader_device"):
+        if getattr(args, name) is not None:
+            kwargs[name] = getattr(args, name)
+    try:
+        config = QAConfig(**kwargs)
+        if config.answerer == "reader":
+            from .answering.reader import ReaderAnswerer
+
+            ReaderAnswerer.from_config(config)  # a missing model folder fails here, before indexing
+    except (FileNotFoundError, ValueError) as exc:  # e.g. --answerer reader without --reader-model
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     progress = not args.quiet
     t0 = time.perf_counter()
-    base, index_info = build_pipeline(qa, QAConfig(**kwargs), rebuild=args.no_cache, progress=progress)
+    base, index_info = build_pipeline(qa, config, rebuild=args.no_cache, progress=progress)
     bundled_base = None
     if any(u.corpus == "bundled" for u in unanswerable):
         from corpus import load_bundled

@@ -44,7 +44,7 @@ from ..retrieval.base import Query
 from ..types import Answer, Passage
 from .extractive import ScoredSentence, compose
 
-__all__ = ["ReaderAnswerer", "Span", "best_span", "MAX_SEQ_TOKENS", "DOC_STRIDE"]
+__all__ = ["DOC_STRIDE", "MAX_SEQ_TOKENS", "ReaderAnswerer", "Span", "best_span"]
 
 #: Window length in tokens (question + passage + special tokens): 384 is the length SQuAD
 #: readers are trained and evaluated with (HF ``run_qa.py``); the pipeline's passages (200 E5
@@ -136,7 +136,7 @@ class ReaderAnswerer:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config) -> "ReaderAnswerer":
+    def from_config(cls, config) -> ReaderAnswerer:
         if not config.reader_model:
             raise ValueError("answerer='reader' needs reader_model: a question-answering model id or folder "
                              "(e.g. deepset/xlm-roberta-base-squad2)")

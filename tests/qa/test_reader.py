@@ -110,7 +110,7 @@ def test_reader_answers_with_a_cited_span(answering_pipe, bundled_docs, question
     doc = next(d for d in bundled_docs.values() if d.id == c.doc_id)
     assert c.sentence == doc.text[c.start:c.end].strip() and c.sentence
     assert c.passage_id in {p.id for p in answer.passages}  # cited from the retrieved passages
-    m = re.match(r"\*\*(.+?)\*\* – (.*)$", answer.text, re.S)
+    m = re.match(r"\*\*(.+?)\*\* – (.*)$", answer.text, re.DOTALL)
     assert m, answer.text
     lead, rest = m.groups()
     assert lead in c.sentence and len(lead.split()) <= pipe.config.reader_max_answer_tokens
@@ -187,3 +187,27 @@ def test_cli_reader_model_flag_selects_the_reader(tiny_reader_dir, bundled_pipel
     assert d["answerer"] == "reader" and rc == (0 if d["found"] else 3)
     assert main(["ask", "--index", str(index), "--reader-model", str(tmp_path / "nope"), QUESTIONS[0][0]]) == 2
     assert "reader model folder" in capsys.readouterr().err
+
+
+def test_eval_harness_evaluates_the_reader(tiny_reader_dir, encoder, tmp_path, capsys, monkeypatch):
+    """``python -m qa.eval --answerer reader --reader-model PATH`` on a tiny QA set: every
+    question is answered by the reader (the margin forces it) and the run records the answerer."""
+    import qa.pipeline
+    from qa.eval import main
+    from tests.qa.test_eval import write_set
+
+    monkeypatch.setattr(qa.pipeline, "load_encoder", lambda *a, **kw: encoder)
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    data, out = write_set(tmp_path / "tiny"), tmp_path / "out"
+    common = ["--data", str(data), "--methods", "dense", "--no-unanswerable", "--quiet", "--out", str(out)]
+    assert main([*common, "--answerer", "reader"]) == 2  # no model: a clear error, nothing built
+    assert "reader_model" in capsys.readouterr().err
+    assert main([*common, "--reader-model", str(tmp_path / "nope")]) == 2
+    assert "reader model folder" in capsys.readouterr().err
+    assert main([*common, "--reader-model", str(tiny_reader_dir), "--reader-min-margin", str(ALWAYS)]) == 0
+    res = json.loads((out / "eval.json").read_text(encoding="utf-8"))
+    assert res["meta"]["config"]["answerer"] == "reader"
+    assert res["meta"]["config"]["reader_model"] == str(tiny_reader_dir)
+    for row in res["results"]:
+        assert row["answered"] == 1.0 and row["citations"] == row["n"]  # one cited span per question
+    assert "answers: yes (reader)" in (out / "eval.md").read_text(encoding="utf-8")
