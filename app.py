@@ -11,7 +11,8 @@ when a model is configured, the answering backend. Documents tab: upload .txt, .
 The index of the bundled articles is built on the first start (about a minute on 2 cores) in
 ``QA_CACHE_DIR`` and loaded afterwards. A generative backend is offered when
 ``QA_GENERATOR_URL`` (an OpenAI-compatible server) or ``QA_GENERATOR_MODEL`` (a transformers
-model id or folder) is set; see the README's section on the Space.
+model id or folder) is set, and a reading-comprehension one when ``QA_READER_MODEL`` (a
+transformers question-answering model id or folder) is; see the README's section on the Space.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ details.src summary { cursor: pointer; }
 @media (max-width: 640px) { .gradio-container { padding: 4px !important; } }
 """
 
-EXTRACTIVE, GENERATIVE = "extractive", "generative"
+EXTRACTIVE, GENERATIVE, READER = "extractive", "generative", "reader"
 
 
 # --------------------------------------------------------------------------- pipelines
@@ -88,23 +89,30 @@ def generative_config() -> QAConfig | None:
     return QAConfig(answerer=GENERATIVE, generator_url=url, generator_model=model)
 
 
+def reader_config() -> QAConfig | None:
+    """The reading-comprehension answerer's settings from the environment, or None:
+    ``QA_READER_MODEL`` (a transformers question-answering model id or folder)."""
+    model = os.environ.get("QA_READER_MODEL") or None
+    return QAConfig(answerer=READER, reader_model=model) if model else None
+
+
 class Backends:
     """The pipelines the app answers with: the extractive one over the index, and a generative
-    one sharing its encoder and index when a model is configured. Built lazily on first use:
-    ``pipe`` if given, else a pipeline for ``config`` (an ``index_dir`` of its own), else the
-    default pipeline over the bundled articles."""
+    and a reader one sharing its encoder and index when their models are configured. Built
+    lazily on first use: ``pipe`` if given, else a pipeline for ``config`` (an ``index_dir`` of
+    its own), else the default pipeline over the bundled articles."""
 
     def __init__(self, pipe: Pipeline | None = None, generative: QAConfig | None = None,
-                 config: QAConfig | None = None):
+                 config: QAConfig | None = None, reader: QAConfig | None = None):
         self._base = pipe
         self._config = config
-        self._gen_config = generative
-        self._gen: Pipeline | None = None
+        self._configs = {n: c for n, c in ((GENERATIVE, generative), (READER, reader)) if c is not None}
+        self._pipes: dict[str, Pipeline] = {}
         self._lock = threading.Lock()  # two first requests must not build two pipelines
 
     @property
     def names(self) -> list[str]:
-        return [EXTRACTIVE] + ([GENERATIVE] if self._gen_config is not None else [])
+        return [EXTRACTIVE] + list(self._configs)
 
     def base(self) -> Pipeline:
         with self._lock:
@@ -117,18 +125,18 @@ class Backends:
 
     def get(self, name: str = EXTRACTIVE) -> Pipeline:
         base = self.base()
-        if name != GENERATIVE or self._gen_config is None:
+        if name not in self._configs:
             return base
         with self._lock:
-            if self._gen is None:
-                cfg = self._gen_config.with_(index_dir=base.config.index_dir)
-                self._gen = Pipeline(cfg, encoder=base.encoder, index=base.index)
-            return self._gen
+            if name not in self._pipes:
+                cfg = self._configs[name].with_(index_dir=base.config.index_dir)
+                self._pipes[name] = Pipeline(cfg, encoder=base.encoder, index=base.index)
+            return self._pipes[name]
 
     def refresh(self) -> None:
-        """After the index changed through the base pipeline: let the other one see it."""
-        if self._gen is not None:
-            self._gen.retriever.refresh()
+        """After the index changed through the base pipeline: let the others see it."""
+        for pipe in self._pipes.values():
+            pipe.retriever.refresh()
 
 
 # --------------------------------------------------------------------------- chat
@@ -311,7 +319,7 @@ def remove(doc_ids, *, backends: Backends | None = None) -> str:
 
 # --------------------------------------------------------------------------- the page
 
-_BACKENDS = Backends(generative=generative_config())
+_BACKENDS = Backends(generative=generative_config(), reader=reader_config())
 
 
 def build_app(backends: Backends | None = None) -> gr.Blocks:
@@ -337,8 +345,7 @@ def build_app(backends: Backends | None = None) -> gr.Blocks:
                         with gr.Accordion(T["settings"], open=False):
                             language = gr.Radio(LANGUAGE_CHOICES, value="auto", label=T["language"])
                             top_k = gr.Slider(1, MAX_TOP_K, value=QAConfig().top_k, step=1, label=T["top_k"])
-                            backend = gr.Radio([(T["backend_extractive"], EXTRACTIVE), (T["backend_generative"], GENERATIVE)]
-                                               if len(be.names) > 1 else [(T["backend_extractive"], EXTRACTIVE)],
+                            backend = gr.Radio([(T[f"backend_{n}"], n) for n in be.names],
                                                value=EXTRACTIVE, label=T["backend"], visible=len(be.names) > 1)
                         gr.Markdown(f"#### {T['sources']}")
                         sources = gr.HTML(render_sources(None), elem_id="sources")

@@ -211,3 +211,21 @@ def test_eval_harness_evaluates_the_reader(tiny_reader_dir, encoder, tmp_path, c
     for row in res["results"]:
         assert row["answered"] == 1.0 and row["citations"] == row["n"]  # one cited span per question
     assert "answers: yes (reader)" in (out / "eval.md").read_text(encoding="utf-8")
+
+
+def test_app_offers_the_reader_from_the_environment(tiny_reader_dir, bundled_pipeline, monkeypatch):
+    import app
+
+    monkeypatch.delenv("QA_READER_MODEL", raising=False)
+    assert app.reader_config() is None
+    monkeypatch.setenv("QA_READER_MODEL", str(tiny_reader_dir))
+    cfg = app.reader_config()
+    assert (cfg.answerer, cfg.reader_model) == ("reader", str(tiny_reader_dir))
+    be = app.Backends(pipe=bundled_pipeline, reader=cfg.with_(reader_min_margin=ALWAYS))
+    assert be.names == ["extractive", "reader"]
+    pipe = be.get("reader")
+    assert pipe is not bundled_pipeline and pipe.index is bundled_pipeline.index and pipe.answerer.name == "reader"
+    chat = None
+    for chat, _ in app.respond(QUESTIONS[0][0], [], "auto", 5, "reader", backends=be):
+        pass
+    assert 'class="cite"' in app._content_text(chat[-1]) and "<strong>" in app._content_text(chat[-1])
