@@ -44,7 +44,7 @@ from ..retrieval.base import Query
 from ..types import Answer, Passage
 from .extractive import ScoredSentence, compose
 
-__all__ = ["DOC_STRIDE", "MAX_SEQ_TOKENS", "ReaderAnswerer", "Span", "best_span"]
+__all__ = ["DOC_STRIDE", "MAX_QUESTION_TOKENS", "MAX_SEQ_TOKENS", "ReaderAnswerer", "Span", "best_span"]
 
 #: Window length in tokens (question + passage + special tokens): 384 is the length SQuAD
 #: readers are trained and evaluated with (HF ``run_qa.py``); the pipeline's passages (200 E5
@@ -53,6 +53,10 @@ MAX_SEQ_TOKENS = 384
 #: Overlap of consecutive windows of a longer passage (tokens): 128, the SQuAD default, so an
 #: answer of up to 30 tokens cut by one window lies whole in the next.
 DOC_STRIDE = 128
+#: Longest question in tokens; a longer one is cut (questions may have 2,000 characters, which
+#: would leave no room for the passage). BERT's SQuAD script used 64; 128 keeps follow-up
+#: queries that carry words of the conversation whole and leaves 250 tokens of passage a window.
+MAX_QUESTION_TOKENS = 128
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,9 @@ class ReaderAnswerer:
             return []
         limit = getattr(tok, "model_max_length", MAX_SEQ_TOKENS) or MAX_SEQ_TOKENS
         max_len = min(MAX_SEQ_TOKENS, int(limit))
+        q_offsets = tok(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        if len(q_offsets) > MAX_QUESTION_TOKENS:
+            question = question[:q_offsets[MAX_QUESTION_TOKENS - 1][1]]
         enc = tok([question] * len(texts), texts, truncation="only_second", max_length=max_len,
                   stride=min(DOC_STRIDE, max_len // 2), return_overflowing_tokens=True,
                   return_offsets_mapping=True, padding=True, return_tensors="pt")
@@ -208,7 +215,9 @@ class ReaderAnswerer:
         found = []
         for w in range(len(owner)):
             context = np.array([sid == 1 for sid in enc.sequence_ids(w)])
-            span = best_span(starts[w], ends[w], context, self.max_answer_tokens)
+            ids = enc["input_ids"][w].tolist()  # the null answer is the [CLS] / <s> token, wherever padding put it
+            cls_index = ids.index(tok.cls_token_id) if tok.cls_token_id in ids else 0
+            span = best_span(starts[w], ends[w], context, self.max_answer_tokens, cls_index)
             if span is None:
                 continue
             p = passages[owner[w]]

@@ -134,6 +134,16 @@ def test_reader_spans_never_come_from_the_question(tiny_reader_dir, bundled_pipe
         assert ids.sequence_ids()[span.start] == 1 and ids.sequence_ids()[span.end] == 1
 
 
+def test_long_question_is_cut_to_leave_room_for_the_passage(tiny_reader_dir, bundled_pipeline):
+    reader = ReaderAnswerer(str(tiny_reader_dir))
+    passages = bundled_pipeline.retrieve(QUESTIONS[0][0])
+    question = " ".join([QUESTIONS[0][0]] * 60)  # ~900 tokens, more than a window
+    assert len(reader.tokenizer(question)["input_ids"]) > MAX_SEQ_TOKENS
+    spans = reader.spans(question, passages)
+    assert {id(p) for p, *_ in spans} == {id(p) for p in passages}
+    assert all(0 <= a < b <= len(p.text) for p, a, b, _ in spans)
+
+
 def test_long_passage_is_read_in_overlapping_windows(tiny_reader_dir, bundled_docs):
     reader = ReaderAnswerer(str(tiny_reader_dir))
     doc = bundled_docs["000"]
