@@ -28,7 +28,8 @@ it reads passages one call at a time; the method itself is twenty lines of numpy
 The answer is the span in bold, then the sentence that contains its start, cited [1]
 (:func:`~qa.answering.extractive.compose`, so English questions get the same English frame).
 The span is widened to whole words (a token may be the middle of a word) and cut at the end of
-its sentence, so it is always a substring of the cited sentence.
+its sentence, so it is always a substring of the cited sentence. The citation's ``score`` is the
+span's margin over the no-answer score.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ def _looks_like_path(name: str) -> bool:
 
 def _widen(text: str, a: int, b: int) -> tuple[int, int]:
     """Widen the character span [a, b) of ``text`` to whole words and strip its spaces."""
+    if not 0 <= a < b <= len(text):
+        return a, a
     while a > 0 and text[a - 1].isalnum() and text[a].isalnum():
         a -= 1
     while b < len(text) and text[b].isalnum() and text[b - 1].isalnum():

@@ -239,3 +239,22 @@ def test_app_offers_the_reader_from_the_environment(tiny_reader_dir, bundled_pip
     for chat, _ in app.respond(QUESTIONS[0][0], [], "auto", 5, "reader", backends=be):
         pass
     assert 'class="cite"' in app._content_text(chat[-1]) and "<strong>" in app._content_text(chat[-1])
+
+
+def test_span_is_widened_to_words_and_cut_at_its_sentence():
+    from qa.answering.reader import Span, _widen
+
+    text = "Ông Kerry gặp ông Putin ở Moskva. Hai bên hội đàm 3 giờ."
+    assert _widen(text, 6, 8) == (4, 9) and text[4:9] == "Kerry"  # a token inside a word
+    assert _widen(text, 3, 9) == (4, 9)  # leading space stripped
+    # the passage starts at character 100 of its document; a span that crosses into the second
+    # sentence takes the first sentence (where it starts) and is cut at its end
+    first, second = (100, 133), (134, 100 + len(text))
+    p = Passage(id=1, doc_id="d", title="t", source="", url="", text=text, start=100, end=100 + len(text),
+                sentences=[first, second], score=1.0, rank=1)
+    a = text.index("Moskva")
+    sentence, lead = ReaderAnswerer._sentence(p, a, text.index("hội"), Span(0, 1, 5.0, 1.0))
+    assert (sentence.start, sentence.end) == first and lead == "Moskva." and lead in sentence.text
+    assert sentence.score == 4.0
+    sentence, lead = ReaderAnswerer._sentence(p, text.index("3 giờ"), text.index("3 giờ") + 5, Span(0, 1, 2.0, 1.0))
+    assert (sentence.start, sentence.end) == second and lead == "3 giờ"
