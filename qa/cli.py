@@ -34,7 +34,10 @@ def _config(args) -> QAConfig:
         kwargs["retrieval"] = args.retrieval
     if getattr(args, "top_k", None):
         kwargs["top_k"] = args.top_k
-    if getattr(args, "generator_url", None) or getattr(args, "generator_model", None):
+    generative = bool(getattr(args, "generator_url", None) or getattr(args, "generator_model", None))
+    if generative and getattr(args, "reader_model", None):
+        raise ValueError("choose one answerer: --reader-model or --generator-url/--generator-model, not both")
+    if generative:
         kwargs.update(answerer="generative", generator_url=args.generator_url, generator_model=args.generator_model)
     if getattr(args, "reader_model", None):
         kwargs.update(answerer="reader", reader_model=args.reader_model)

@@ -197,6 +197,9 @@ def test_cli_reader_model_flag_selects_the_reader(tiny_reader_dir, bundled_pipel
     assert d["answerer"] == "reader" and rc == (0 if d["found"] else 3)
     assert main(["ask", "--index", str(index), "--reader-model", str(tmp_path / "nope"), QUESTIONS[0][0]]) == 2
     assert "reader model folder" in capsys.readouterr().err
+    assert main(["ask", "--index", str(index), "--reader-model", str(tiny_reader_dir), "--generator-url",
+                 "http://127.0.0.1:9/v1", QUESTIONS[0][0]]) == 2
+    assert "choose one answerer" in capsys.readouterr().err
 
 
 def test_eval_harness_evaluates_the_reader(tiny_reader_dir, encoder, tmp_path, capsys, monkeypatch):
