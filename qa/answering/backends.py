@@ -26,8 +26,9 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 from typing import Iterator, Protocol
+
+from .local_model import LocalModel
 
 __all__ = ["Generator", "OpenAICompatibleGenerator", "TransformersGenerator", "strip_reasoning",
            "visible_text", "DEFAULT_API_KEY_ENV"]
@@ -196,12 +197,7 @@ class OpenAICompatibleGenerator:
             resp.close()
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~", "\\")) or (len(name) > 1 and name[1] == ":") \
-        or os.path.exists(os.path.expanduser(name))
-
-
-class TransformersGenerator:
+class TransformersGenerator(LocalModel):
     """A local causal language model through ``transformers`` (loaded on first use).
 
     ``model_id_or_path`` is a model folder or a Hugging Face id already in the local cache: the
@@ -211,59 +207,8 @@ class TransformersGenerator:
     one; otherwise a plain "System/User/Assistant" prompt is used. Decoding is greedy.
     """
 
-    def __init__(self, model_id_or_path: str, device: str | None = "cpu"):
-        if not model_id_or_path:
-            raise ValueError("model_id_or_path is empty")
-        if _looks_like_path(model_id_or_path):
-            path = Path(model_id_or_path).expanduser()
-            if not path.is_dir():
-                raise FileNotFoundError(f"generator model folder {str(path)!r} does not exist")
-            model_id_or_path = str(path)
-        self.model_id = model_id_or_path
-        self.device = device or "cpu"
-        self._loaded: tuple | None = None  # (tokenizer, model)
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"TransformersGenerator({self.model_id!r}, device={self.device!r})"
-
-    @property
-    def local_files_only(self) -> bool:
-        return os.environ.get("HF_HUB_OFFLINE") != "0"
-
-    @property
-    def loaded(self) -> bool:
-        return self._loaded is not None
-
-    def _load(self):
-        with self._lock:
-            if self._loaded is not None:
-                return self._loaded
-            try:
-                import transformers
-            except ImportError as e:  # pragma: no cover - transformers comes with sentence-transformers
-                raise RuntimeError("the transformers generator needs the 'transformers' package") from e
-            try:
-                tok = transformers.AutoTokenizer.from_pretrained(self.model_id,
-                                                                 local_files_only=self.local_files_only)
-                model = transformers.AutoModelForCausalLM.from_pretrained(
-                    self.model_id, local_files_only=self.local_files_only)
-            except (OSError, ValueError) as e:
-                hint = (" (loading offline: download it first, or set HF_HUB_OFFLINE=0 to allow a download)"
-                        if self.local_files_only else "")
-                raise RuntimeError(f"could not load generator model {self.model_id!r}{hint}: {e}") from e
-            model.to(self.device)
-            model.eval()
-            self._loaded = (tok, model)
-            return self._loaded
-
-    @property
-    def tokenizer(self):
-        return self._load()[0]
-
-    @property
-    def model(self):
-        return self._load()[1]
+    auto_class = "AutoModelForCausalLM"
+    kind = "generator"
 
     def prompt(self, messages: list[dict]) -> str:
         """The text the model continues: the chat template's rendering, or a plain transcript."""

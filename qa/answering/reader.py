@@ -34,16 +34,14 @@ span's margin over the no-answer score.
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..retrieval.base import Query
 from ..types import Answer, Passage
 from .extractive import ScoredSentence, compose
+from .local_model import LocalModel
 
 __all__ = ["DOC_STRIDE", "MAX_QUESTION_TOKENS", "MAX_SEQ_TOKENS", "ReaderAnswerer", "Span", "best_span"]
 
@@ -93,11 +91,6 @@ def best_span(start_logits, end_logits, context: np.ndarray, max_answer_tokens: 
     return Span(int(bi), int(bj), float(scores[bi, bj]), float(s[cls_index] + e[cls_index]))
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~", "\\")) or (len(name) > 1 and name[1] == ":") \
-        or os.path.exists(os.path.expanduser(name))
-
-
 def _widen(text: str, a: int, b: int) -> tuple[int, int]:
     """Widen the character span [a, b) of ``text`` to whole words and strip its spaces."""
     if not 0 <= a < b <= len(text):
@@ -113,7 +106,7 @@ def _widen(text: str, a: int, b: int) -> tuple[int, int]:
     return a, b
 
 
-class ReaderAnswerer:
+class ReaderAnswerer(LocalModel):
     """Answers with the span a reading-comprehension model finds in the retrieved passages.
 
     ``model`` is a transformers ``AutoModelForQuestionAnswering`` folder or a Hugging Face id
@@ -123,6 +116,8 @@ class ReaderAnswerer:
     """
 
     name = "reader"
+    auto_class = "AutoModelForQuestionAnswering"
+    kind = "reader"
 
     def __init__(self, model: str, device: str | None = "cpu", min_margin: float = 0.0,
                  max_answer_tokens: int = 30):
@@ -130,17 +125,9 @@ class ReaderAnswerer:
             raise ValueError("the reader needs a question-answering model id or folder")
         if max_answer_tokens < 1:
             raise ValueError("max_answer_tokens must be at least 1")
-        if _looks_like_path(model):
-            path = Path(model).expanduser()
-            if not path.is_dir():
-                raise FileNotFoundError(f"reader model folder {str(path)!r} does not exist")
-            model = str(path)
-        self.model_id = model
-        self.device = device or "cpu"
+        super().__init__(model, device)
         self.min_margin = float(min_margin)
         self.max_answer_tokens = int(max_answer_tokens)
-        self._loaded: tuple | None = None  # (tokenizer, model)
-        self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config) -> ReaderAnswerer:
@@ -150,45 +137,9 @@ class ReaderAnswerer:
         return cls(config.reader_model, device=config.reader_device, min_margin=config.reader_min_margin,
                    max_answer_tokens=config.reader_max_answer_tokens)
 
-    def __repr__(self) -> str:
-        return f"ReaderAnswerer({self.model_id!r}, device={self.device!r})"
-
-    @property
-    def local_files_only(self) -> bool:
-        return os.environ.get("HF_HUB_OFFLINE") != "0"
-
-    @property
-    def loaded(self) -> bool:
-        return self._loaded is not None
-
-    def _load(self):
-        with self._lock:
-            if self._loaded is not None:
-                return self._loaded
-            import transformers
-
-            try:
-                tok = transformers.AutoTokenizer.from_pretrained(self.model_id, local_files_only=self.local_files_only)
-                model = transformers.AutoModelForQuestionAnswering.from_pretrained(
-                    self.model_id, local_files_only=self.local_files_only)
-            except (OSError, ValueError) as e:
-                hint = (" (loading offline: download it first, or set HF_HUB_OFFLINE=0 to allow a download)"
-                        if self.local_files_only else "")
-                raise RuntimeError(f"could not load reader model {self.model_id!r}{hint}: {e}") from e
-            if not getattr(tok, "is_fast", False):
-                raise RuntimeError(f"reader model {self.model_id!r} needs a fast tokenizer (character offsets)")
-            model.to(self.device)
-            model.eval()
-            self._loaded = (tok, model)
-            return self._loaded
-
-    @property
-    def tokenizer(self):
-        return self._load()[0]
-
-    @property
-    def model(self):
-        return self._load()[1]
+    def _check(self, tokenizer) -> None:
+        if not getattr(tokenizer, "is_fast", False):
+            raise RuntimeError(f"reader model {self.model_id!r} needs a fast tokenizer (character offsets)")
 
     def spans(self, question: str, passages: list[Passage]) -> list[tuple[Passage, int, int, Span]]:
         """The best span of every window of every passage: (passage, char start, char end, span),
