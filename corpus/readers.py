@@ -30,6 +30,7 @@ line by line in bounded memory (a line over :data:`MAX_ARTICLE_BYTES` is rejecte
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ from .normalize import normalize_text
 
 __all__ = [
     "BUNDLED_DIR",
+    "file_sha256",
     "LEGACY_ENCODINGS",
     "MAX_ARTICLE_BYTES",
     "MAX_PDF_BYTES",
@@ -753,3 +755,13 @@ def load_bundled() -> list[Document]:
         raise FileNotFoundError(f"bundled corpus missing: no .txt files in {BUNDLED_DIR}")
     sidecars: dict[Path, dict] = {}
     return _dedupe(doc for f in files for doc in _read_file(f, sidecars))
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (any size, bounded memory): the
+    checksum of index files and of the converted model's source, and the identity of uploads."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

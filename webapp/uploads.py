@@ -10,7 +10,6 @@ its copy removed, and the rest go on.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import unicodedata
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from corpus import SUPPORTED_SUFFIXES, read_paths_report
 from corpus.document import Document
+from corpus.readers import file_sha256
 from qa.config import cache_dir
 
 from .ui_text import message_inline
@@ -96,14 +96,6 @@ def target_path(folder: Path, name: str) -> Path:
     return target
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _store(src: Path, folder: Path, name: str) -> Path:
     """Copy ``src`` into ``folder`` under the safe form of ``name``; an existing file with other
     content keeps its name and the copy gets a numbered one."""
@@ -111,7 +103,7 @@ def _store(src: Path, folder: Path, name: str) -> Path:
     target = target_path(folder, name)
     stem, suffix = target.stem, target.suffix
     i = 1
-    while target.exists() and _digest(target) != _digest(src):
+    while target.exists() and file_sha256(target) != file_sha256(src):
         target = target_path(folder, f"{stem}-{i}{suffix}")
         i += 1
     if not target.exists():
