@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from embeddings.encoder import PRECISIONS
+
 SEED_QUESTIONS = [
     "Ông Kerry gặp ông Putin ở đâu?", "Where did Kerry and Lavrov meet in August 2016?",
     "Cuộc họp giữa Putin và Kerry ở Moscow kéo dài bao lâu?", "Who is the spokesman of the Russian Defence Ministry?",
@@ -667,13 +669,13 @@ def sub_main(argv: list[str]) -> int:
     sp.add_argument("--questions", type=int, default=40)
     sp.add_argument("--torch-threads", type=int, default=None,
                     help="torch intra-op threads for the query embedding (default: torch's own)")
-    sp.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+    sp.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="encoder precision of the query embedding (default: %(default)s)")
     sp = sub.add_parser("ingest", help="indexing throughput vs the encoder's")
     sp.add_argument("--docs", type=int, default=40, help="QA-set contexts indexed (plus the bundled articles)")
     sp.add_argument("--rounds", type=int, default=1)
     sp.add_argument("--int8", action="store_true", help="also time a dynamically int8-quantized encoder")
-    sp.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+    sp.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="encoder precision of the indexing pipeline (default: %(default)s)")
     sp = sub.add_parser("ann", help="exact vs IVF search by size; an index of --n passages")
     sp.add_argument("--n", type=int, default=1_000_000)

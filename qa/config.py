@@ -6,6 +6,8 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from embeddings.encoder import PRECISIONS
+
 __all__ = ["QAConfig", "cache_dir", "default_index_dir"]
 
 
@@ -137,8 +139,9 @@ class QAConfig:
     def __post_init__(self) -> None:
         if self.retrieval not in ("hybrid", "dense", "bm25", "rrf"):
             raise ValueError(f"retrieval must be hybrid, dense, bm25 or rrf, not {self.retrieval!r}")
-        if self.encoder_precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"encoder_precision must be auto, fp32 or bf16, not {self.encoder_precision!r}")
+        if self.encoder_precision not in PRECISIONS:
+            raise ValueError(f"encoder_precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, "
+                             f"not {self.encoder_precision!r}")
         if self.answerer not in ("extractive", "generative", "reader"):
             raise ValueError(f"answerer must be extractive, generative or reader, not {self.answerer!r}")
         if self.answerer == "reader" and not self.reader_model:

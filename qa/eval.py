@@ -56,6 +56,7 @@ from typing import Callable, Iterable, Sequence
 
 from corpus.document import Document
 from corpus.normalize import normalize_text
+from embeddings.encoder import PRECISIONS
 
 __all__ = [
     "EvalContext", "EvalQuestion", "QASet", "load_qa_set",
@@ -747,7 +748,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     ap.add_argument("--model", default=None, help="embedding model (default: the QAConfig default)")
     ap.add_argument("--device", default=None, help="torch device for the embedder (default: cpu)")
-    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+    ap.add_argument("--precision", choices=PRECISIONS, default=None,
                     help="encoder precision (default: the QAConfig default, auto); the cached "
                          "index is kept per resolved precision")
     ap.add_argument("--unanswerable", type=Path, default=DEFAULT_UNANSWERABLE,
