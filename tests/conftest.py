@@ -69,3 +69,14 @@ def bundled_docs():
     from corpus import load_bundled
 
     return {Path(d.path).name[:3]: d for d in load_bundled()}
+
+
+@pytest.fixture(scope="session")
+def seed_query_vectors(encoder):
+    """Query vectors of three seed questions (Vietnamese, English, Vietnamese), for the vector
+    store tests (FAISS and Milvus Lite search with the same ones)."""
+    return encoder.encode_queries([
+        "Ông Kerry gặp ông Putin ở đâu?",
+        "Where did Kerry and Lavrov meet in August 2016?",
+        "Ai là người phát ngôn Bộ Quốc phòng Nga?",
+    ])

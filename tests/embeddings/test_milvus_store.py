@@ -51,20 +51,11 @@ def shared_store(tmp_path_factory, encoder, faiss_index):
     s.close()
 
 
-@pytest.fixture(scope="module")
-def queries(encoder):
-    return encoder.encode_queries([
-        "Ông Kerry gặp ông Putin ở đâu?",
-        "Where did Kerry and Lavrov meet in August 2016?",
-        "Ai là người phát ngôn Bộ Quốc phòng Nga?",
-    ])
-
-
 def by_key(index):
     return {(p.doc_id, p.index): p for p in index.passages.values()}
 
 
-def test_round_trip_keeps_citation_metadata_and_vectors(tmp_path, encoder, store, faiss_index, queries):
+def test_round_trip_keeps_citation_metadata_and_vectors(tmp_path, encoder, store, faiss_index, seed_query_vectors):
     store.close()
     again = MilvusStore.open(str(tmp_path / "m.db"), "t")
     assert len(again) == len(faiss_index) and set(again.documents) == set(faiss_index.documents)
@@ -87,19 +78,19 @@ def test_round_trip_keeps_citation_metadata_and_vectors(tmp_path, encoder, store
     # exact search: the same neighbours with the same cosines as FAISS
     ids_of = {p.id: key for key, p in theirs.items()}
     mids_of = {p.id: key for key, p in mine.items()}
-    for f, m in zip(faiss_index.search(queries, 10), again.search(queries, 10)):
+    for f, m in zip(faiss_index.search(seed_query_vectors, 10), again.search(seed_query_vectors, 10)):
         assert [ids_of[i] for i, _ in f] == [mids_of[i] for i, _ in m]
         np.testing.assert_allclose([s for _, s in f], [s for _, s in m], atol=1e-5)
     again.close()
 
 
-def test_another_process_reads_the_committed_store(tmp_path, store, faiss_index, queries):
+def test_another_process_reads_the_committed_store(tmp_path, store, faiss_index, seed_query_vectors):
     """What a restarted app does: a new process opens the file (its collections start released)."""
     import subprocess
     import sys
 
     store.close()
-    np.save(tmp_path / "q.npy", queries)
+    np.save(tmp_path / "q.npy", seed_query_vectors)
     code = ("import sys, json, numpy as np; from embeddings.milvus_store import MilvusStore; "
             "s = MilvusStore.open(sys.argv[1], 't'); r = s.search(np.load(sys.argv[2]), 3); "
             "print(json.dumps([len(s), len(s.documents), [[s.passages[i].text[:30] for i, _ in row] for row in r]]))")
@@ -108,20 +99,21 @@ def test_another_process_reads_the_committed_store(tmp_path, store, faiss_index,
     assert out.returncode == 0, out.stderr[-2000:]
     n, n_docs, texts = json.loads(out.stdout.strip().splitlines()[-1])
     assert (n, n_docs) == (len(faiss_index), len(faiss_index.documents))
-    assert texts == [[faiss_index.passages[i].text[:30] for i, _ in row] for row in faiss_index.search(queries, 3)]
+    assert texts == [[faiss_index.passages[i].text[:30] for i, _ in row]
+                     for row in faiss_index.search(seed_query_vectors, 3)]
 
 
-def test_remove_by_document_and_add_back(tmp_path, store, faiss_index, queries):
+def test_remove_by_document_and_add_back(tmp_path, store, faiss_index, seed_query_vectors):
     doc_id = next(iter(faiss_index.documents))
     n = sum(p.doc_id == doc_id for p in faiss_index.passages.values())
     assert store.remove(doc_id) == n
     assert doc_id not in store and len(store) == len(faiss_index) - n
-    assert all(store.passages[i].doc_id != doc_id for row in store.search(queries, 50) for i, _ in row)
+    assert all(store.passages[i].doc_id != doc_id for row in store.search(seed_query_vectors, 50) for i, _ in row)
     store.commit()
     store.close()
     again = MilvusStore.open(str(tmp_path / "m.db"), "t")
     assert doc_id not in again and len(again) == len(faiss_index) - n
-    assert all(again.passages[i].doc_id != doc_id for row in again.search(queries, 50) for i, _ in row)
+    assert all(again.passages[i].doc_id != doc_id for row in again.search(seed_query_vectors, 50) for i, _ in row)
     with pytest.raises(KeyError):
         again.remove(doc_id)
     # incremental add of the removed document: it is back, searchable, after a reopen too
@@ -141,11 +133,11 @@ def test_remove_by_document_and_add_back(tmp_path, store, faiss_index, queries):
     PassageFilter(date_from="2015-12-15", date_to="2015-12-15"),
     PassageFilter(date_from="2017"),  # matches nothing
 ], ids=lambda f: filter_expression(f))
-def test_filters_agree_with_faiss_and_with_the_documents(shared_store, faiss_index, queries, flt):
+def test_filters_agree_with_faiss_and_with_the_documents(shared_store, faiss_index, seed_query_vectors, flt):
     store = shared_store
     allowed_docs = {d for d, doc in faiss_index.documents.items() if flt.matches(doc)}
-    f_rows = faiss_index.search(queries, 8, filter=flt)
-    m_rows = store.search(queries, 8, filter=flt)
+    f_rows = faiss_index.search(seed_query_vectors, 8, filter=flt)
+    m_rows = store.search(seed_query_vectors, 8, filter=flt)
     n_allowed = sum(p.doc_id in allowed_docs for p in faiss_index.passages.values())
     for f, m in zip(f_rows, m_rows):
         assert len(f) == len(m) == min(8, n_allowed)
@@ -201,7 +193,7 @@ def test_bad_input_is_refused_clearly(store, faiss_index):
     assert PassageFilter.coerce({}) is None
 
 
-def test_faiss_filter_survives_commit_and_reopen(tmp_path, faiss_index, queries):
+def test_faiss_filter_survives_commit_and_reopen(tmp_path, faiss_index, seed_query_vectors):
     """The FAISS store filters the same way after a round trip (filters read documents, not files)."""
     idx = VectorIndex.create(tmp_path / "f", model=faiss_index.manifest["model"]["name"],
                              fingerprint=faiss_index.manifest["model"]["fingerprint"],
@@ -210,7 +202,7 @@ def test_faiss_filter_survives_commit_and_reopen(tmp_path, faiss_index, queries)
     copy_store(faiss_index, idx)
     again = VectorIndex.open(tmp_path / "f")
     flt = PassageFilter(sources=("QĐND",))
-    assert again.search(queries, 5, filter=flt) == faiss_index.search(queries, 5, filter=flt)
+    assert again.search(seed_query_vectors, 5, filter=flt) == faiss_index.search(seed_query_vectors, 5, filter=flt)
 
 
 def test_store_is_chosen_by_the_uri(tmp_path, encoder):

@@ -39,15 +39,6 @@ def embedded(encoder, bundled_pipeline):
     return out
 
 
-@pytest.fixture(scope="module")
-def queries(encoder):
-    return encoder.encode_queries([
-        "Ông Kerry gặp ông Putin ở đâu?",
-        "Where did Kerry and Lavrov meet in August 2016?",
-        "Ai là người phát ngôn Bộ Quốc phòng Nga?",
-    ])
-
-
 def new_index(path, encoder, chunking=CHUNKING) -> VectorIndex:
     return VectorIndex.create(path, model=encoder.name, fingerprint=encoder.fingerprint,
                               probe=encoder.probe_vector, dim=encoder.dim, chunking=chunking)
@@ -63,9 +54,9 @@ def files(path: Path) -> set[str]:
     return {p.name for p in path.iterdir()}
 
 
-def assert_same_search(a: VectorIndex, b: VectorIndex, queries, k=10) -> None:
-    ra, rb = a.search(queries, k), b.search(queries, k)
-    assert len(ra) == len(rb) == len(queries)
+def assert_same_search(a: VectorIndex, b: VectorIndex, seed_query_vectors, k=10) -> None:
+    ra, rb = a.search(seed_query_vectors, k), b.search(seed_query_vectors, k)
+    assert len(ra) == len(rb) == len(seed_query_vectors)
     for x, y in zip(ra, rb):
         assert [i for i, _ in x] == [i for i, _ in y]
         np.testing.assert_allclose([s for _, s in x], [s for _, s in y], atol=1e-5)
@@ -74,7 +65,7 @@ def assert_same_search(a: VectorIndex, b: VectorIndex, queries, k=10) -> None:
 # --------------------------------------------------------------------------- round trip
 
 
-def test_round_trip(tmp_path, encoder, embedded, queries):
+def test_round_trip(tmp_path, encoder, embedded, seed_query_vectors):
     path = tmp_path / "idx"
     index = new_index(path, encoder)
     fill(index, embedded)
@@ -109,14 +100,14 @@ def test_round_trip(tmp_path, encoder, embedded, queries):
         assert [p.extra for p in rows] == [{"n": c.index} for c in chunks]
         assert all(stored.text[p.start:p.end] == p.text for p in rows)
 
-    assert_same_search(index, opened, queries)
+    assert_same_search(index, opened, seed_query_vectors)
     # the stored vectors are the added ones, and search is exact cosine
     all_vecs = np.vstack([v for _, _, v in embedded])
     np.testing.assert_allclose(opened.vectors(range(n_passages)), all_vecs, atol=1e-6)
-    hits = opened.search(queries[:1], 3)[0]
-    expected = np.argsort(-(all_vecs @ queries[0]))[:3]
+    hits = opened.search(seed_query_vectors[:1], 3)[0]
+    expected = np.argsort(-(all_vecs @ seed_query_vectors[0]))[:3]
     assert [i for i, _ in hits] == expected.tolist()
-    assert hits[0][1] == pytest.approx(float(all_vecs[expected[0]] @ queries[0]), abs=1e-5)
+    assert hits[0][1] == pytest.approx(float(all_vecs[expected[0]] @ seed_query_vectors[0]), abs=1e-5)
     # the first Vietnamese question is about the 000 article
     assert opened.passages[hits[0][0]].doc_id == embedded[0][0].id
 
@@ -152,19 +143,19 @@ def test_add_checks_vector_shape(encoder, embedded):
 # --------------------------------------------------------------------------- removal
 
 
-def test_remove_document(tmp_path, encoder, embedded, queries):
+def test_remove_document(tmp_path, encoder, embedded, seed_query_vectors):
     path = tmp_path / "idx"
     index = new_index(path, encoder)
     fill(index, embedded)
     index.commit()
     gone, _, gone_vectors = embedded[0]
     gone_ids = {p.id for p in index.passages.values() if p.doc_id == gone.id}
-    assert gone_ids and index.search(queries[:1], 1)[0][0][0] in gone_ids
+    assert gone_ids and index.search(seed_query_vectors[:1], 1)[0][0][0] in gone_ids
 
     assert index.remove(gone.id) == len(gone_ids)
     assert gone.id not in index
     assert not gone_ids & set(index.passages)
-    everything = index.search(np.vstack([queries, gone_vectors]), 100)
+    everything = index.search(np.vstack([seed_query_vectors, gone_vectors]), 100)
     assert all(len(r) == len(index) for r in everything)
     assert not gone_ids & {i for r in everything for i, _ in r}
 
@@ -179,7 +170,7 @@ def test_remove_document(tmp_path, encoder, embedded, queries):
     assert gone.id not in opened.documents and len(opened) == len(index)
     assert not gone_ids & set(opened.passages)
     assert [d["id"] for d in opened.manifest["documents"]] == [d.id for d, _, _ in embedded[1:]]
-    assert_same_search(index, opened, queries)
+    assert_same_search(index, opened, seed_query_vectors)
     # gone from disk: no file of the directory mentions the document any more
     for name in files(path):
         if name != ".lock":
@@ -194,7 +185,8 @@ def test_remove_document(tmp_path, encoder, embedded, queries):
 # --------------------------------------------------------------------------- atomic commits
 
 
-def test_crash_during_manifest_write_keeps_previous_generation(tmp_path, encoder, embedded, queries, monkeypatch):
+def test_crash_during_manifest_write_keeps_previous_generation(tmp_path, encoder, embedded, seed_query_vectors,
+                                                              monkeypatch):
     path = tmp_path / "idx"
     index = new_index(path, encoder)
     fill(index, embedded, [0, 1, 2])
@@ -222,7 +214,7 @@ def test_crash_during_manifest_write_keeps_previous_generation(tmp_path, encoder
     assert after.manifest["generation"] == 1
     assert set(after.documents) == {d.id for d, _, _ in embedded[:3]}
     assert after.passages == committed.passages
-    assert_same_search(after, committed, queries)
+    assert_same_search(after, committed, seed_query_vectors)
 
     # the next successful commit (by a fresh writer) removes the leftovers
     fill(after, embedded, [4])
@@ -231,10 +223,10 @@ def test_crash_during_manifest_write_keeps_previous_generation(tmp_path, encoder
     final = VectorIndex.open(path)
     assert set(final.documents) == {d.id for d, _, _ in embedded[:3]} | {embedded[4][0].id}
     assert len(final) == sum(len(embedded[i][1]) for i in (0, 1, 2, 4))
-    assert_same_search(final, after, queries)
+    assert_same_search(final, after, seed_query_vectors)
 
 
-def test_crash_in_fsync_write_of_manifest(tmp_path, encoder, embedded, queries, monkeypatch):
+def test_crash_in_fsync_write_of_manifest(tmp_path, encoder, embedded, seed_query_vectors, monkeypatch):
     path = tmp_path / "idx"
     index = new_index(path, encoder)
     fill(index, embedded, [0])
@@ -259,7 +251,7 @@ def test_crash_in_fsync_write_of_manifest(tmp_path, encoder, embedded, queries, 
     assert index.commit() is True
     retried = VectorIndex.open(path)
     assert list(retried.documents) == [embedded[1][0].id]
-    assert_same_search(retried, index, queries)
+    assert_same_search(retried, index, seed_query_vectors)
     assert not [n for n in files(path) if n.endswith(".tmp") or "-1." in n]
 
 
