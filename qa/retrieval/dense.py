@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from embeddings.store import VectorStore
+from embeddings.stores import VectorStore
 
 from .base import Query, Ranking
 
@@ -41,7 +41,7 @@ class SentenceChannel:
 
     Ranking: a FAISS search for the nearest :data:`SENTENCE_HITS` x k sentences (repeated
     with more hits in the rare case they hold fewer than k passages); the first k distinct
-    passages are the ranking. Exact (flat) below :data:`embeddings.ann.ANN_THRESHOLD`
+    passages are the ranking. Exact (flat) below :data:`embeddings.stores.ann.ANN_THRESHOLD`
     sentences, IVF beyond (100,000 passages hold ~400,000 sentences: a 600 MB float32 scan
     per question, 60-100 ms here). FAISS runs on one thread (see ``vector_index._faiss``): a
     NumPy product over the same matrix fans out to two BLAS threads and took 0.2-35 ms for
@@ -68,14 +68,14 @@ class SentenceChannel:
         (flat: ``add``; IVF: ``add_with_ids`` into the trained lists); drop removed passages
         (flat: rebuild, which keeps the rows in passage order; IVF: ``remove_ids``). Rebuilt
         from scratch (``full=True`` too) when the index is empty, when the collection crosses
-        :data:`embeddings.ann.ANN_THRESHOLD` either way, or when it has grown
-        :data:`embeddings.ann.RETRAIN_GROWTH` (4) times past the size the IVF was trained
+        :data:`embeddings.stores.ann.ANN_THRESHOLD` either way, or when it has grown
+        :data:`embeddings.stores.ann.RETRAIN_GROWTH` (4) times past the size the IVF was trained
         for (the same rule as the passage index: its lists were sized, 4 x sqrt(n), and
         trained for that n; at 4 x n they hold 4 times as many vectors each, so a query
         scans ~2x the vectors of a retrained index at similar recall, and retraining costs
         ~25 s at 390,000 sentences, BENCHMARKS.md). The flat index after additions equals
         the rebuilt one row for row, so exact searches return the same results."""
-        from embeddings import ann
+        from embeddings.stores import ann
 
         passages = self.index.passages
         stored = self.index.sentence_vectors
@@ -114,8 +114,8 @@ class SentenceChannel:
 
     def _rebuild(self) -> None:
         """The search index over every stored sentence vector, in passage order."""
-        from embeddings import ann
-        from embeddings.vector_index import _faiss
+        from embeddings.stores import ann
+        from embeddings.stores.faiss import _faiss
 
         stored = self.index.sentence_vectors
         pids = [pid for pid in self.index.passages if len(stored.get(pid, ()))]

@@ -30,9 +30,9 @@ from functools import lru_cache
 import numpy as np
 
 from corpus.normalize import fold_diacritics
-from embeddings.vector_index import VectorIndex
+from embeddings.stores.faiss import VectorIndex
 
-from ..analysis import EN_STOP, VI_STOP
+from ..text.analysis import EN_STOP, VI_STOP
 from .aliases import AliasTable
 from .base import Query, Ranking
 

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from embeddings.store import VectorStore
+from embeddings.stores import VectorStore
 
-from ..analysis import content_terms
+from ..text.analysis import content_terms
 from ..types import Passage
 from . import fusion
 from .aliases import AliasTable, load_aliases

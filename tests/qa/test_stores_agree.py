@@ -45,7 +45,7 @@ def milvus_pipeline(encoder, tmp_path_factory, bundled_pipeline):
     the other four are copied with the FAISS pipeline's vectors (embedding all five again would
     add ~35 s to the fast suite on 2 cores)."""
     from corpus import load_bundled
-    from embeddings.store import copy_store
+    from embeddings.stores import copy_store
 
     uri = str(tmp_path_factory.mktemp("milvus") / "bundled.db")
     pipe = Pipeline(QAConfig(vector_store_uri=uri, vector_store_collection="bundled"), encoder=encoder)
@@ -63,8 +63,8 @@ def cited(answer):
 
 
 def test_milvus_store_is_selected_by_configuration(milvus_pipeline, bundled_pipeline):
-    from embeddings.milvus_store import MilvusStore
-    from embeddings.vector_index import VectorIndex
+    from embeddings.stores.milvus import MilvusStore
+    from embeddings.stores.faiss import VectorIndex
 
     assert isinstance(milvus_pipeline.index, MilvusStore)
     assert isinstance(bundled_pipeline.index, VectorIndex)
@@ -95,7 +95,7 @@ def test_same_cited_answer_on_both_stores(milvus_pipeline, bundled_pipeline, que
     {"date_to": "2015"},
 ])
 def test_filters_restrict_the_answer_the_same_way(milvus_pipeline, bundled_pipeline, bundled_docs, filters):
-    from embeddings.store import PassageFilter
+    from embeddings.stores import PassageFilter
 
     flt = PassageFilter.coerce(filters)
     allowed = {d.id for d in bundled_docs.values() if flt.matches(d)}
@@ -112,9 +112,9 @@ def test_filters_restrict_the_answer_the_same_way(milvus_pipeline, bundled_pipel
 @pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_EVAL / "questions.jsonl").exists(), reason="dev set not present")
 def test_eval_harness_recall_agrees_within_001(encoder, tmp_path):
-    from embeddings.milvus_store import MilvusStore
-    from embeddings.store import copy_store
-    from qa.eval import build_pipeline, load_qa_set, run_eval
+    from embeddings.stores.milvus import MilvusStore
+    from embeddings.stores import copy_store
+    from evaluation.harness import build_pipeline, load_qa_set, run_eval
 
     qa = load_qa_set(SHARED_EVAL)
     base, _ = build_pipeline(qa, encoder=encoder, cache=True, progress=False)

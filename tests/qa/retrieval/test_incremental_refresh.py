@@ -8,10 +8,11 @@ import bm25s
 import numpy as np
 import pytest
 
-from embeddings import ann
-from embeddings.store import copy_store
-from qa import Pipeline, QAConfig, bench
-from qa.eval import load_qa_set
+from embeddings.stores import ann
+from embeddings.stores import copy_store
+from benchmarks import bench
+from qa import Pipeline, QAConfig
+from evaluation.harness import load_qa_set
 from qa.retrieval.base import Query
 from qa.retrieval.dense import SentenceChannel
 from qa.retrieval.lexical import K1, B, LexicalChannel
