@@ -19,7 +19,7 @@ from pathlib import Path
 
 from corpus import SUPPORTED_SUFFIXES, read_paths_report
 from corpus.document import Document
-from corpus.readers import file_sha256
+from corpus.checksums import file_sha256
 from qa.config import cache_dir
 
 from .ui_text import message_inline

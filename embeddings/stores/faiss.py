@@ -48,7 +48,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from corpus.document import Chunk, Document
-from corpus.readers import file_sha256
+from corpus.checksums import file_sha256
 from .base import PassageFilter, VectorStore
 
 from . import ann
