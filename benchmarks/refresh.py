@@ -1,7 +1,7 @@
-"""Adding a document to a large index: ``python -m benchmarks.refresh --sizes 10000,100000``.
+"""Adding a document to a large index: ``python -m benchmarks refresh --dev DIR --sizes 10000,100000``.
 
-For each size, one pipeline over a generated index (:func:`benchmarks.bench.synthetic_index` over the
-dev-set and bundled indexes, as ``python -m benchmarks.bench scale``) measures, in one run:
+For each size, one pipeline over a generated index (:func:`benchmarks.sources.synthetic_index` over the
+dev-set and bundled indexes, as ``python -m benchmarks scale``) measures, in one run:
 
 * ``build``: ``Retriever.refresh(full=True)`` on the fresh index (what the first question
   after opening an index pays), split into the BM25 and sentence channels;
@@ -31,7 +31,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import bench
+from .common import (
+    SEED_QUESTIONS,
+    add_dev_option,
+    ints,
+    machine_info,
+    peak_rss_mb,
+    report,
+)
+from .sources import real_sources, synthetic_index
 
 
 def main_rebuild(index) -> dict[str, float]:
@@ -122,17 +130,16 @@ def term_bytes(index) -> int:
     return total
 
 
-def run(sizes: list[int], adds: int = 3, data: Path | None = None) -> dict:
+def run(sizes: list[int], adds: int, data: Path) -> dict:
     from corpus import load_bundled
     from corpus.document import Document
     from embeddings.stores.faiss import VectorIndex
     from qa import Pipeline, QAConfig
-
     from qa.retrieval.aliases import load_aliases
     from qa.retrieval.lexical import LexicalChannel
 
-    res: dict = {"machine": bench._machine(), "sizes": {}}
-    _, dev, bundled = bench.real_sources(data)
+    res: dict = {"machine": machine_info(), "sizes": {}}
+    _, dev, bundled = real_sources(data)
     # term-list memory of a real index as opened from disk
     opened = VectorIndex.open(dev.index.path)
     before = term_bytes(opened)
@@ -141,7 +148,7 @@ def run(sizes: list[int], adds: int = 3, data: Path | None = None) -> dict:
                     "kb_per_passage_after_refresh": term_bytes(opened) / 1024 / len(opened.passages)}
     del opened
     article = max(load_bundled(), key=lambda d: len(d.text))
-    question = bench.SEED_QUESTIONS[0]
+    question = SEED_QUESTIONS[0]
     uploads = iter(range(1, 1000))
 
     def new_doc() -> Document:
@@ -150,7 +157,7 @@ def run(sizes: list[int], adds: int = 3, data: Path | None = None) -> dict:
 
     for n in sizes:
         gc.collect()
-        big = bench.synthetic_index([dev.index, bundled.index], n)
+        big = synthetic_index([dev.index, bundled.index], n)
         pipe = Pipeline(QAConfig(), encoder=dev.encoder, index=big)
         with measured_refresh(pipe.retriever, full=False) as build:
             t = time.perf_counter()
@@ -171,7 +178,7 @@ def run(sizes: list[int], adds: int = 3, data: Path | None = None) -> dict:
         row["remove_incremental"] = remove(pipe, docs[0].id, full=False)
         res["sizes"][str(n)] = row
         del pipe, big
-    res["peak_rss_mb"] = bench._peak_rss_mb()
+    res["peak_rss_mb"] = peak_rss_mb()
     return res
 
 
@@ -198,14 +205,14 @@ def table(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.refresh", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", type=bench._ints, default=[10_000, 100_000])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks refresh", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=ints, default=[10_000, 100_000])
     ap.add_argument("--adds", type=int, default=3, help="incremental additions timed per size (median)")
-    ap.add_argument("--data", type=Path, default=None, help="QA set directory (default: the eval default)")
+    add_dev_option(ap)
     ap.add_argument("--out", type=Path, default=Path("bench-results/refresh.json"))
     args = ap.parse_args(argv)
     r = run(args.sizes, args.adds, args.data)
-    return bench.report(r, table(r), args.out)
+    return report(r, table(r), args.out)
 
 
 if __name__ == "__main__":

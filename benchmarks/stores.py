@@ -1,4 +1,4 @@
-"""FAISS vs Milvus Lite on the same passages: ``python -m benchmarks.stores --n 100000``.
+"""FAISS vs Milvus Lite on the same passages: ``python -m benchmarks stores --dev DIR --n 100000``.
 
 Measures, for each store, on the same ``n`` passages and the same queries:
 
@@ -15,7 +15,7 @@ Each store is built in one fresh process and queried in another, so memory numbe
 Milvus builds its vector index in the background after a load; queries start when it is done.
 
 The passages are stand-ins derived from real ones: the MLQA-vi dev contexts indexed by
-``python -m evaluation.harness`` (read from its cache, or built once). Stand-in ``i`` copies the text,
+``python -m evaluation`` (read from its cache, or built once). Stand-in ``i`` copies the text,
 terms and sentence spans of real passage ``a = i mod R`` and gets the vector
 ``normalize(v_a + 0.5 v_b + e)`` with ``b`` a random real passage and ``e`` Gaussian noise
 (sigma 0.01 per dimension), so the vectors keep the real passages' clustering instead of being
@@ -30,14 +30,14 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
-import platform
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .common import add_dev_option, machine_info, percentile, rss_mb
 
 #: Passages per stand-in document (news articles here chunk into ~5-30 passages).
 PER_DOC = 20
@@ -46,33 +46,21 @@ OUTLETS = tuple(f"Outlet {i}" for i in range(10))
 K = 10
 
 
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, round(q / 100 * (len(xs) - 1))))]
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")  # pragma: no cover - not Linux
-
-
 def _du_mb(path: Path) -> float:
     if path.is_file():
         return path.stat().st_size / 2**20
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
-def _real_passages(progress: bool):
+def _real_passages(data: Path, progress: bool):
     """(vectors, passages, encoder, question texts) from the dev-set eval index."""
     from embeddings.encoder import load_encoder
     from embeddings.stores.faiss import VectorIndex
+    from evaluation.datasets import load_qa_set
+    from evaluation.harness import build_pipeline, eval_index_dir
     from qa.config import QAConfig
-    from evaluation.harness import DEFAULT_DATA, build_pipeline, eval_index_dir, load_qa_set
 
-    qa = load_qa_set(DEFAULT_DATA)
+    qa = load_qa_set(data)
     config = QAConfig()
     path = eval_index_dir(qa, config.with_(retrieval="dense"))
     if VectorIndex.exists(path):  # read only: the eval harness owns its cache
@@ -87,10 +75,10 @@ def _real_passages(progress: bool):
     return vectors, passages, encoder, questions, index.manifest
 
 
-def prepare(n: int, n_queries: int, work: Path, seed: int = 0, progress: bool = True) -> dict:
+def prepare(n: int, n_queries: int, work: Path, data: Path, seed: int = 0, progress: bool = True) -> dict:
     """Write the stand-in passages, queries and exact neighbours under ``work``."""
     rng = np.random.default_rng(seed)
-    real, passages, encoder, questions, manifest = _real_passages(progress)
+    real, passages, encoder, questions, manifest = _real_passages(data, progress)
     r = len(real)
     a = np.arange(n) % r
     b = rng.integers(0, r, n)
@@ -136,8 +124,8 @@ def _documents(work: Path):
 
 
 def _open(kind: str, where: Path, meta: dict, create: bool):
-    from embeddings.stores.milvus import MilvusStore
     from embeddings.stores.faiss import VectorIndex
+    from embeddings.stores.milvus import MilvusStore
 
     m = meta["model"]
     args = dict(model=m["name"], fingerprint=m["fingerprint"], probe=m["probe"], dim=meta["dim"],
@@ -158,14 +146,14 @@ def _build(kind: str, work: str) -> dict:
     meta = json.loads((work / "meta.json").read_text())
     vecs = np.load(work / "vectors.npy", mmap_mode="r")
     docs = list(_documents(work))
-    out: dict = {"store": kind, "rss_before_build_mb": _rss_mb()}
+    out: dict = {"store": kind, "rss_before_build_mb": rss_mb()}
     t0 = time.perf_counter()
     store = _open(kind, _where(kind, work), meta, create=True)
     for doc, chunks, rows, extras in docs:
         store.add(doc, chunks, np.asarray(vecs[rows]), extras)
     store.commit()
     out["build_s"] = time.perf_counter() - t0
-    out["rss_after_build_mb"] = _rss_mb()
+    out["rss_after_build_mb"] = rss_mb()
     if hasattr(store, "close"):
         store.close()
     return out
@@ -196,12 +184,12 @@ def _query(kind: str, work: str) -> dict:
     queries = np.load(work / "queries.npy")
     exact = np.load(work / "exact.npy")
     where = _where(kind, work)
-    out: dict = {"rss_before_open_mb": _rss_mb()}
+    out: dict = {"rss_before_open_mb": rss_mb()}
     t0 = time.perf_counter()
     store = _open(kind, where, meta, create=False)
     out["open_s"] = time.perf_counter() - t0
     out["index_wait_s"] = _wait_for_index(store) if kind.startswith("milvus") else 0.0
-    out["rss_after_open_mb"] = _rss_mb()
+    out["rss_after_open_mb"] = rss_mb()
     out["disk_mb"] = _du_mb(where)
     row_of = {pid: i for i, pid in enumerate(store.passages)}  # passage id -> stand-in row
     for q in queries[:5]:  # warm-up (first searches load segments / fault pages in)
@@ -212,8 +200,8 @@ def _query(kind: str, work: str) -> dict:
         res = store.search(q, K)[0]
         lat.append(time.perf_counter() - t)
         hits += len({row_of[pid] for pid, _ in res} & set(exact[qi].tolist()))
-    out["query_p50_ms"] = 1000 * _pct(lat, 50)
-    out["query_p95_ms"] = 1000 * _pct(lat, 95)
+    out["query_p50_ms"] = 1000 * percentile(lat, 50)
+    out["query_p95_ms"] = 1000 * percentile(lat, 95)
     out["recall@10"] = hits / (K * len(queries))
     flt = PassageFilter(sources=(OUTLETS[3],))
     flat = []
@@ -222,21 +210,21 @@ def _query(kind: str, work: str) -> dict:
         res = store.search(q, K, filter=flt)[0]
         flat.append(time.perf_counter() - t)
         assert all(store.documents[store.passages[pid].doc_id].source == OUTLETS[3] for pid, _ in res)
-    out["filtered_p50_ms"] = 1000 * _pct(flat, 50)
-    out["filtered_p95_ms"] = 1000 * _pct(flat, 95)
-    out["rss_end_mb"] = _rss_mb()
+    out["filtered_p50_ms"] = 1000 * percentile(flat, 50)
+    out["filtered_p95_ms"] = 1000 * percentile(flat, 95)
+    out["rss_end_mb"] = rss_mb()
     if hasattr(store, "close"):
         store.close()
     return out
 
 
-def run(n: int, n_queries: int, stores: list[str], progress: bool = True, keep: Path | None = None) -> dict:
+def run(n: int, n_queries: int, stores: list[str], data: Path, progress: bool = True, keep: Path | None = None) -> dict:
     work = keep or Path(tempfile.mkdtemp(prefix="qa-bench-stores-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    meta = prepare(n, n_queries, work, progress=progress)
+    meta = prepare(n, n_queries, work, data, progress=progress)
     results = {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "prepare_s": time.perf_counter() - t0,
-               "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
+               "machine": machine_info(),
                "data": {k: v for k, v in meta.items() if k not in ("model",)}, "rows": []}
     ctx = mp.get_context("spawn")
     for kind in stores:
@@ -267,18 +255,19 @@ def format_table(results: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.stores", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks stores", description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="stand-in passages (default 100000)")
     ap.add_argument("--queries", type=int, default=200, help="dev-set questions to time (default 200)")
     ap.add_argument("--stores", default="faiss,milvus-flat",
                     help="comma list of faiss, milvus-flat, milvus-hnsw, milvus-ivf_flat")
     ap.add_argument("--out", default="bench-results/bench-stores.json", help="JSON results file")
+    add_dev_option(ap)
     args = ap.parse_args(argv)
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     for s in stores:
         if s not in ("faiss", "milvus-flat", "milvus-hnsw", "milvus-ivf_flat"):
             raise SystemExit(f"error: unknown store {s!r}")
-    results = run(args.n, args.queries, stores)
+    results = run(args.n, args.queries, stores, args.data)
     print(format_table(results))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))

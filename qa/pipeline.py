@@ -41,7 +41,7 @@ COMMIT_EVERY = 2000
 #: Passages whose texts (and sentences) go to the encoder in one call when indexing: one call
 #: over many documents fills the encoder's batches, and sentence-transformers sorts each
 #: call's texts by length, so short sentences and long passages are not padded together.
-#: Measured (`python -m benchmarks.bench ingest`): indexing then runs at the encoder's own rate on the
+#: Measured (`python -m benchmarks ingest`): indexing then runs at the encoder's own rate on the
 #: same texts (ratio 1.00), where one call per document ran at 0.83. 256 passages (~1,200
 #: texts with their sentences) is ~40 batches of 32; the progress bar moves once per group.
 EMBED_GROUP = 256

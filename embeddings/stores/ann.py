@@ -11,9 +11,9 @@ HNSW cannot remove), and it builds a 1M-passage index in a few minutes on one co
 graph of 1M x 384 with M=32 takes several times longer single-threaded). Vectors stay
 uncompressed (no PQ), so the scores it returns are exact cosines; only which passages are
 scanned is approximate. Memory: the vectors a second time plus 8 bytes of id each
-(``python -m benchmarks.bench ann`` reports bytes per passage).
+(``python -m benchmarks ann`` reports bytes per passage).
 
-Parameters (measured with ``python -m benchmarks.bench ann``, see BENCHMARKS.md):
+Parameters (measured with ``python -m benchmarks ann``, see BENCHMARKS.md):
 
 * ``nlist = 4 * sqrt(n)`` lists (FAISS's guideline is 4-16 x sqrt(n)): ~1,300 at 100k,
   4,000 at 1M passages;

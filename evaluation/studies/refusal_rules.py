@@ -1,6 +1,6 @@
 """Refusal rules beyond the cosine gate, measured: do they cut false answers within the budget?
 
-    python -m evaluation.studies.refusal_rules        # MLQA-vi dev + evaluation/evalsets/unanswerable-vnnews.jsonl
+    python -m evaluation.studies.refusal_rules --dev ../shared/eval/mlqa-vi-dev   # + evaluation/evalsets/unanswerable-vnnews.jsonl
 
 The gate (:mod:`qa.answering.relevance`) refuses when the question's best cosine is below a
 threshold; it lets ~57% (vi) / 74% (en) of the unanswerable questions through. This measures
@@ -29,23 +29,18 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from corpus.normalize import fold_diacritics
-
-from qa.text.analysis import EN_STOP, VI_STOP
-from ..harness import (
-    DEFAULT_DATA,
-    DEFAULT_UNANSWERABLE,
-    build_pipeline,
-    contains_answer,
-    load_qa_set,
-    load_unanswerable,
-    method_pipeline,
-)
 from qa.answering.question_type import answer_span, answer_type
 from qa.answering.relevance import SIGNALS, evidence
+from qa.text.analysis import EN_STOP, VI_STOP
+
+from ..datasets import DEFAULT_UNANSWERABLE, load_qa_set, load_unanswerable
+from ..harness import build_pipeline, method_pipeline
+from ..metrics import contains_answer
 
 #: Refusal budget on answerable questions (issue 4: ≤ 5%).
 BUDGET = 0.05
@@ -122,16 +117,15 @@ RULES: dict[str, Callable[[Case], bool]] = {
 }
 
 
-def collect(progress: bool = True) -> list[Case]:
+def collect(data: Path, progress: bool = True) -> list[Case]:
     """Run retrieval and sentence selection for every dev and unanswerable question."""
     from tqdm.auto import tqdm
 
     from corpus import load_bundled
-
     from qa.config import QAConfig
     from qa.pipeline import Pipeline
 
-    qa = load_qa_set(DEFAULT_DATA)
+    qa = load_qa_set(data)
     base, _ = build_pipeline(qa, QAConfig(), progress=progress)
     pipes = {"dev": method_pipeline(base, "hybrid")}
     bundled = Pipeline(base.config, encoder=base.encoder, in_memory=True)
@@ -207,13 +201,15 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m evaluation.studies.refusal_rules", description=__doc__.split("\n")[0])
+    ap.add_argument("--dev", type=Path, required=True, metavar="DIR",
+                    help="the MLQA-vi dev set (by convention ../shared/eval/mlqa-vi-dev)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     from qa.config import QAConfig
 
     config = QAConfig()
     thresholds = {lang: config.min_relevance(lang) for lang in ("vi", "en")}
-    print(table(measure(collect(progress=not args.quiet), thresholds)))
+    print(table(measure(collect(args.dev, progress=not args.quiet), thresholds)))
     return 0
 
 

@@ -1,7 +1,7 @@
 """How well citation verification separates supported from unsupported claims, on a QA set.
 
-    python -m evaluation.studies.verify_citations                 # MLQA-vi dev (../shared/eval/mlqa-vi-dev)
-    python -m evaluation.studies.verify_citations --limit 100
+    python -m evaluation.studies.verify_citations --dev ../shared/eval/mlqa-vi-dev
+    python -m evaluation.studies.verify_citations --dev DIR --limit 100
 
 No language model is needed: the claims are built from the QA set, as a generative answer
 would phrase them, and cited as a model might cite them. For each question (Vietnamese and
@@ -30,15 +30,12 @@ import re
 import sys
 from collections import defaultdict
 
-from ..harness import (
-    DEFAULT_DATA,
-    answer_key,
-    build_pipeline,
-    load_qa_set,
-    method_pipeline,
-)
 from qa.answering.citations import CitationVerifier
 from qa.answering.generative import ELLIPTICAL_WORDS
+
+from ..datasets import load_qa_set
+from ..harness import build_pipeline, method_pipeline
+from ..metrics import answer_key
 
 CASES = ["quote → P+", "short → P+", "quote → P-", "short → P-", "wrong answer → P+"]
 EXPECTED = {"quote → P+": True, "short → P+": True, "quote → P-": False, "short → P-": False,
@@ -93,9 +90,10 @@ def run(data: str, limit: int | None, seed: int = 0) -> dict:
     return {k: (sum(v) / len(v), len(v)) for k, v in accepted.items()}
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--dev", "--data", dest="data", required=True, metavar="DIR",
+                    help="the MLQA-vi dev set (by convention ../shared/eval/mlqa-vi-dev)")
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args(argv)
     res = run(args.data, args.limit)

@@ -19,7 +19,7 @@ How an answer is found (the standard start/end-logits method of SQuAD 2.0 reader
   over all windows. When no margin exceeds ``min_margin`` (``QAConfig.reader_min_margin``,
   0.0 by default: the span must beat "no answer"), the answer is the refusal of
   :mod:`~qa.answering.extractive` (``found=False``). A user calibrates ``min_margin`` on their
-  data with ``python -m evaluation.harness --answerer reader``: higher refuses more.
+  data with ``python -m evaluation --answerer reader``: higher refuses more.
 
 Why not ``transformers.pipeline("question-answering")``: it turns the null score into an empty
 answer only when it wins and does not return the margin, which the refusal threshold needs, and

@@ -8,7 +8,7 @@ import pytest
 
 from embeddings.encoder import FINGERPRINT_PROBE, PRECISIONS, bf16_native, load_encoder, resolve_precision
 from qa import Pipeline, QAConfig
-from benchmarks.bench import SEED_QUESTIONS
+from benchmarks.common import SEED_QUESTIONS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -9,17 +9,17 @@ import pytest
 
 from pathlib import Path
 
-SHARED_EVAL = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "mlqa-vi-dev"
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (SHARED_EVAL / "questions.jsonl").exists(), reason="dev set not present")]
+              pytest.mark.usefixtures("dev_set")]
 
 
 @pytest.fixture(scope="module")
-def devset_results(encoder):
-    from evaluation.harness import build_pipeline, load_qa_set, run_eval
+def devset_results(encoder, dev_set):
+    from evaluation.datasets import load_qa_set
+    from evaluation.harness import build_pipeline, run_eval
 
-    qa = load_qa_set(SHARED_EVAL)
+    qa = load_qa_set(dev_set)
     base, _ = build_pipeline(qa, encoder=encoder, cache=True, progress=False)
     results = run_eval(base, qa, ["dense", "bm25", "rrf", "hybrid"], answers=False, progress=False)
     return {(r["method"], r["language"]): r for r in results["results"]}

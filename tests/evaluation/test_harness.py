@@ -1,4 +1,4 @@
-"""Tests of the evaluation harness (qa/eval.py): metrics by hand, loading, one tiny end-to-end run."""
+"""Tests of the evaluation harness (evaluation/): metrics by hand, loading, one tiny end-to-end run."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.harness import (
-    DEFAULT_DATA, DEFAULT_UNANSWERABLE, EvalQuestion, UnanswerableQuestion, answer_rate, load_unanswerable, answer_key, citation_precision, contains_answer, context_rank, format_table,
-    load_qa_set, main, mrr_at_k, percentile, recall_at_k, strip_citation_markers, word_count,
-)
+from evaluation.cli import main
+from evaluation.datasets import DEFAULT_UNANSWERABLE, EvalQuestion, UnanswerableQuestion, load_unanswerable, load_qa_set
+from evaluation.metrics import answer_rate, answer_key, citation_precision, contains_answer, context_rank, mrr_at_k, percentile, recall_at_k, strip_citation_markers, word_count
+from evaluation.report import format_table
 
 # ----------------------------------------------------------------------------- metrics by hand
 RANKS = [1, 3, None, 7]
@@ -193,8 +193,11 @@ def test_main_missing_data(tmp_path, capsys):
     assert "missing" in capsys.readouterr().err
 
 
-def test_default_data_points_at_shared_dev_set():
-    assert DEFAULT_DATA.parts[-3:] == ("shared", "eval", "mlqa-vi-dev")
+def test_the_dev_set_is_an_argument(tmp_path, capsys):
+    """No path outside the repository is built in: without --dev the command stops at once."""
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "out")])
+    assert "--dev" in capsys.readouterr().err
 
 
 def test_format_table_error_row():
@@ -213,7 +216,8 @@ def test_format_table_error_row():
 def test_run_eval_end_to_end(tmp_path, monkeypatch, encoder):
     """Tiny set, dense only (the ``encoder`` fixture of tests/conftest.py loads the model once)."""
     from qa.config import QAConfig
-    from evaluation.harness import build_pipeline, run_eval, write_results
+    from evaluation.harness import build_pipeline, run_eval
+    from evaluation.report import write_results
 
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
     qa = load_qa_set(write_set(tmp_path / "tiny"))
@@ -310,11 +314,9 @@ def test_run_eval_end_to_end(tmp_path, monkeypatch, encoder):
 
 
 @pytest.mark.slow
-def test_full_dev_set_dense(tmp_path):
+def test_full_dev_set_dense(tmp_path, dev_set):
     """The real thing on the MLQA-vi dev set (minutes): dense retrieval only."""
-    if not DEFAULT_DATA.is_dir():
-        pytest.skip("no dev set at " + str(DEFAULT_DATA))
-    assert main(["--methods", "dense", "--no-answers", "--out", str(tmp_path), "--quiet"]) == 0
+    assert main(["--dev", str(dev_set), "--methods", "dense", "--no-answers", "--out", str(tmp_path), "--quiet"]) == 0
     res = json.loads((tmp_path / "eval.json").read_text(encoding="utf-8"))
     vi = next(r for r in res["results"] if r["language"] == "vi")
     assert vi["n"] == 511 and vi["recall@20"] > 0.8

@@ -20,7 +20,6 @@ pytest.importorskip("milvus_lite", reason="milvus-lite (embedded Milvus) is not 
 from qa import Pipeline, QAConfig  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SHARED_EVAL = HERE.parents[1].parent / "shared" / "eval" / "mlqa-vi-dev"
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -110,13 +109,13 @@ def test_filters_restrict_the_answer_the_same_way(milvus_pipeline, bundled_pipel
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED_EVAL / "questions.jsonl").exists(), reason="dev set not present")
-def test_eval_harness_recall_agrees_within_001(encoder, tmp_path):
+def test_eval_harness_recall_agrees_within_001(encoder, tmp_path, dev_set):
     from embeddings.stores.milvus import MilvusStore
     from embeddings.stores import copy_store
-    from evaluation.harness import build_pipeline, load_qa_set, run_eval
+    from evaluation.datasets import load_qa_set
+    from evaluation.harness import build_pipeline, run_eval
 
-    qa = load_qa_set(SHARED_EVAL)
+    qa = load_qa_set(dev_set)
     base, _ = build_pipeline(qa, encoder=encoder, cache=True, progress=False)
     store = MilvusStore.open_or_create(
         str(tmp_path / "dev.db"), collection="dev", model=encoder.name, fingerprint=encoder.fingerprint,

@@ -236,19 +236,17 @@ def test_cli_reports_a_corrupt_index(small_index, tmp_path, capsys, monkeypatch,
 
 
 @pytest.mark.slow
-def test_kill_python_m_qa_index_then_reindex(tmp_path, encoder):
+def test_kill_python_m_qa_index_then_reindex(tmp_path, encoder, dev_set):
     """End to end: ``python -m qa index`` (real encoder, commits every few passages) killed after
     its first commit; the index opens, every stored document is whole, and indexing the same
     file again adds exactly what is missing."""
     import os
     import time
 
-    from conftest import SHARED_EVAL
-
     from qa import Pipeline, QAConfig
 
     feed = tmp_path / "feed.jsonl"
-    with open(SHARED_EVAL / "contexts.jsonl", encoding="utf-8") as src, open(feed, "w", encoding="utf-8") as out:
+    with open(dev_set / "contexts.jsonl", encoding="utf-8") as src, open(feed, "w", encoding="utf-8") as out:
         for _, line in zip(range(40), src):
             row = json.loads(line)
             out.write(json.dumps({"title": f"{row['title']} ({row['context_id']})", "text": row["text"]},

@@ -9,7 +9,7 @@ from evaluation.studies.refusal_rules import (
     anchors,
     measure,
 )
-from evaluation.harness import DEFAULT_UNANSWERABLE, load_unanswerable
+from evaluation.datasets import DEFAULT_UNANSWERABLE, load_unanswerable
 
 
 def test_anchors_are_the_names_and_numbers_of_the_question():

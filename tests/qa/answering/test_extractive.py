@@ -9,7 +9,7 @@ import pytest
 
 from qa.answering.question_type import answer_span, answer_type
 from qa.answering.relevance import calibrate
-from evaluation.harness import DEFAULT_UNANSWERABLE, load_unanswerable
+from evaluation.datasets import DEFAULT_UNANSWERABLE, load_unanswerable
 
 
 @pytest.mark.parametrize("question,kind", [

@@ -203,10 +203,10 @@ def test_cli_reader_model_flag_selects_the_reader(tiny_reader_dir, bundled_pipel
 
 
 def test_eval_harness_evaluates_the_reader(tiny_reader_dir, encoder, tmp_path, capsys, monkeypatch):
-    """``python -m evaluation.harness --answerer reader --reader-model PATH`` on a tiny QA set: every
+    """``python -m evaluation --answerer reader --reader-model PATH`` on a tiny QA set: every
     question is answered by the reader (the margin forces it) and the run records the answerer."""
     import qa.pipeline
-    from evaluation.harness import main
+    from evaluation.cli import main
     from tests.evaluation.test_harness import write_set
 
     monkeypatch.setattr(qa.pipeline, "load_encoder", lambda *a, **kw: encoder)

@@ -10,28 +10,28 @@ import pytest
 
 from embeddings.stores import ann
 from embeddings.stores import copy_store
-from benchmarks import bench
+from benchmarks.common import SEED_QUESTIONS
+from benchmarks.sources import synthetic_index
 from qa import Pipeline, QAConfig
-from evaluation.harness import load_qa_set
+from evaluation.datasets import load_qa_set
 from qa.retrieval.base import Query
 from qa.retrieval.dense import SentenceChannel
 from qa.retrieval.lexical import K1, B, LexicalChannel
 from qa.retrieval.retriever import Retriever
-from tests.conftest import SHARED_EVAL
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
-              pytest.mark.skipif(not SHARED_EVAL.is_dir(), reason="needs the MLQA-vi dev set")]
+              pytest.mark.usefixtures("dev_set")]
 
 
 @pytest.fixture(scope="module")
-def dev_docs():
+def dev_docs(dev_set):
     """Six dev-set contexts as documents (Vietnamese Wikipedia paragraphs)."""
-    return load_qa_set(SHARED_EVAL).documents()[:6]
+    return load_qa_set(dev_set).documents()[:6]
 
 
 @pytest.fixture(scope="module")
-def dev_questions():
-    qa_set = load_qa_set(SHARED_EVAL)
+def dev_questions(dev_set):
+    qa_set = load_qa_set(dev_set)
     return [q.text(lang) for q in qa_set.questions[:6] for lang in ("vi", "en") if q.text(lang)]
 
 
@@ -80,7 +80,7 @@ def assert_same_results(pipe: Pipeline, questions: list[str]) -> None:
 
 
 def test_adding_documents_matches_a_rebuild(pipe, dev_docs, dev_questions):
-    questions = bench.SEED_QUESTIONS + dev_questions
+    questions = SEED_QUESTIONS + dev_questions
     lexical, sentences = pipe.retriever.lexical, pipe.retriever.sentences
     search_index = sentences._search_index
     before = len(pipe.index)
@@ -107,9 +107,9 @@ def test_removing_documents_matches_a_rebuild(pipe, dev_docs, dev_questions, bun
     pipe.remove(gone.id)
     pipe.remove(dev_docs[1].id)
     assert not only_there & set(pipe.retriever.lexical.vocab)  # the vocabulary shrank with it
-    assert_same_results(pipe, bench.SEED_QUESTIONS + dev_questions)
+    assert_same_results(pipe, SEED_QUESTIONS + dev_questions)
     pipe.add_documents([dev_docs[1], dev_docs[4]])  # and adding after removals
-    assert_same_results(pipe, bench.SEED_QUESTIONS + dev_questions)
+    assert_same_results(pipe, SEED_QUESTIONS + dev_questions)
 
 
 def test_lexical_channel_reads_passages_stored_without_terms(pipe, dev_docs):
@@ -149,7 +149,7 @@ def test_ivf_sentence_index_takes_additions_and_removals(pipe, dev_docs, monkeyp
         top = ch.search(q, 10)
         assert len(top) == 10 and not {p for p, _ in top} & set(added)
     # grown past RETRAIN_GROWTH x the trained size: a new index, trained again
-    big = bench.synthetic_index([pipe.index], int(len(pipe.index) * (ann.RETRAIN_GROWTH + 1)))
+    big = synthetic_index([pipe.index], int(len(pipe.index) * (ann.RETRAIN_GROWTH + 1)))
     later = list(big.passages)[len(pipe.index):]
     hidden = {pid: big.passages.pop(pid) for pid in later}
     grown = SentenceChannel(big)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from embeddings.stores import ann
-from benchmarks import bench
+from benchmarks.common import SEED_QUESTIONS
+from benchmarks.sources import synthetic_index
 from qa.retrieval.dense import SentenceChannel
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -16,13 +17,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def big(bundled_pipeline):
-    """3,000 passages (~15,000 sentences) made of the bundled ones (bench.synthetic_index)."""
-    return bench.synthetic_index([bundled_pipeline.index], 3000)
+    """3,000 passages (~15,000 sentences) made of the bundled ones (synthetic_index)."""
+    return synthetic_index([bundled_pipeline.index], 3000)
 
 
 @pytest.fixture(scope="module")
 def queries(bundled_pipeline):
-    return [bundled_pipeline.query(q) for q in bench.SEED_QUESTIONS]
+    return [bundled_pipeline.query(q) for q in SEED_QUESTIONS]
 
 
 def full_best(index, q) -> dict[int, float]:

@@ -10,7 +10,6 @@ import pytest
 from corpus.normalize import fold_diacritics
 from qa.text.language import detect_language
 
-MLQA_QUESTIONS = Path(__file__).resolve().parents[3].parent / "shared" / "eval" / "mlqa-vi-dev" / "questions.jsonl"
 
 
 @pytest.mark.parametrize("text", [
@@ -66,10 +65,8 @@ def test_empty_text_defaults_to_vietnamese():
 
 
 @pytest.fixture(scope="module")
-def mlqa() -> list[dict]:
-    if not MLQA_QUESTIONS.is_file():
-        pytest.skip(f"{MLQA_QUESTIONS} not present")
-    rows = [json.loads(line) for line in MLQA_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+def mlqa(dev_set) -> list[dict]:
+    rows = [json.loads(line) for line in (dev_set / "questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     assert len(rows) > 100
     return rows
 
