@@ -37,16 +37,16 @@ def standin_vectors(seeds: np.ndarray, n: int, *, noise: float = 0.032, seed: in
 
 
 def ann_bench(n: int, sizes: list[int] | None, n_queries: int, data: Path, persist: bool = True) -> dict:
-    """Exact vs IVF passage search per collection size, then a VectorIndex of ``n`` passages
+    """Exact vs IVF passage search per collection size, then a FaissStore of ``n`` passages
     built, committed, reopened and queried (time and memory)."""
     import gc
     import shutil
 
     from corpus.document import Chunk, Document
     from embeddings.stores import ann
-    from embeddings.stores.faiss import VectorIndex, _faiss
+    from embeddings.stores.faiss import FaissStore, load_faiss
 
-    faiss = _faiss()
+    faiss = load_faiss()
     res: dict = {"machine": machine_info(), "n": n, "sizes": {}}
     qa_set, dev, bundled = real_sources(data)
     seeds = []
@@ -108,12 +108,12 @@ def ann_bench(n: int, sizes: list[int] | None, n_queries: int, data: Path, persi
             del flat
             gc.collect()
 
-    # the product's index at n passages: VectorIndex (flat + IVF), commit, reopen, query
+    # the product's index at n passages: FaissStore (flat + IVF), commit, reopen, query
     tmp = Path(tempfile.mkdtemp(prefix="qa-bench-ann-"))
     try:
         rss1 = rss_mb()
         t = time.perf_counter()
-        idx = VectorIndex.create(tmp / "ix" if persist else None, **meta)
+        idx = FaissStore.create(tmp / "ix" if persist else None, **meta)
         per_doc = 1000
         for s in range(0, n, per_doc):
             e = min(n, s + per_doc)
@@ -144,7 +144,7 @@ def ann_bench(n: int, sizes: list[int] | None, n_queries: int, data: Path, persi
             del idx
             gc.collect()
             t = time.perf_counter()
-            idx = VectorIndex.open(tmp / "ix")
+            idx = FaissStore.open(tmp / "ix")
             out["open_s"] = time.perf_counter() - t
             t = time.perf_counter()
             idx.search(queries[0], 10)
@@ -172,7 +172,7 @@ def ann_table(r: dict) -> str:
         f"{int(k):,}: " + ", ".join(f"{s['nprobe']} {s['p50_ms']:.2f} {s['recall_at_10']:.3f}" for s in x["nprobe_sweep"])
         for k, x in r["sizes"].items())]
     ix = r["index"]
-    lines += ["", f"VectorIndex of {ix['passages']:,} passages ({ix['search_index']}): add {ix['add_s']:.0f} s, "
+    lines += ["", f"FaissStore of {ix['passages']:,} passages ({ix['search_index']}): add {ix['add_s']:.0f} s, "
               f"IVF build {ix['ann_build_s']:.0f} s, +{ix['index_mb']:.0f} MB RSS ({ix['bytes_per_passage']:.0f} B/passage), "
               f"search p50 {ix['search_p50_ms']:.2f} ms / p95 {ix['search_p95_ms']:.2f} ms"
               + (f"; commit {ix['commit_s']:.0f} s ({ix['disk_mb']:.0f} MB on disk), open {ix['open_s']:.0f} s, "

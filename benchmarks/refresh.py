@@ -133,7 +133,7 @@ def term_bytes(index) -> int:
 def run(sizes: list[int], adds: int, data: Path) -> dict:
     from corpus import load_bundled
     from corpus.document import Document
-    from embeddings.stores.faiss import VectorIndex
+    from embeddings.stores.faiss import FaissStore
     from qa import Pipeline, QAConfig
     from qa.retrieval.aliases import load_aliases
     from qa.retrieval.lexical import LexicalChannel
@@ -141,7 +141,7 @@ def run(sizes: list[int], adds: int, data: Path) -> dict:
     res: dict = {"machine": machine_info(), "sizes": {}}
     _, dev, bundled = real_sources(data)
     # term-list memory of a real index as opened from disk
-    opened = VectorIndex.open(dev.index.path)
+    opened = FaissStore.open(dev.index.path)
     before = term_bytes(opened)
     LexicalChannel(opened, load_aliases()).refresh()
     res["terms"] = {"passages": len(opened.passages), "kb_per_passage_opened": before / 1024 / len(opened.passages),

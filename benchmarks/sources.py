@@ -37,11 +37,11 @@ def synthetic_index(sources: list, n: int, *, noise: float = 0.025, seed: int = 
     which this reproduces; it does not reproduce a larger vocabulary.
     """
     from corpus.document import Chunk, Document
-    from embeddings.stores.faiss import VectorIndex
+    from embeddings.stores.faiss import FaissStore
 
     rng = np.random.default_rng(seed)
     first = sources[0]
-    big = VectorIndex.create(None, model=first.model_name, fingerprint=first.manifest["model"]["fingerprint"],
+    big = FaissStore.create(None, model=first.model_name, fingerprint=first.manifest["model"]["fingerprint"],
                              probe=first.manifest["model"]["probe"], dim=first.dim,
                              chunking=first.manifest["chunking"])
     base = []

@@ -34,7 +34,7 @@ METHODS = ("dense", *(m for m in RETRIEVAL_METHODS if m != "dense"))
 
 def run(n_passages: int = 10_000, repeats: int = 3) -> dict:
     from corpus import load_bundled
-    from embeddings.stores.faiss import VectorIndex
+    from embeddings.stores.faiss import FaissStore
     from qa import Pipeline, QAConfig
     from qa.retrieval import Retriever
 
@@ -65,7 +65,7 @@ def run(n_passages: int = 10_000, repeats: int = 3) -> dict:
 
     # retrieval over a synthetic 10k-passage index
     rng = np.random.default_rng(0)
-    big = VectorIndex.create(None, model=pipe.encoder.name, fingerprint=pipe.encoder.fingerprint,
+    big = FaissStore.create(None, model=pipe.encoder.name, fingerprint=pipe.encoder.fingerprint,
                              probe=pipe.encoder.probe_vector, dim=pipe.encoder.dim, chunking=pipe.index.manifest["chunking"])
     docs = list(pipe.index.documents.values())
     base = list(pipe.index.passages.values())

@@ -55,7 +55,7 @@ def _du_mb(path: Path) -> float:
 def _real_passages(data: Path, progress: bool):
     """(vectors, passages, encoder, question texts) from the dev-set eval index."""
     from embeddings.encoder import load_encoder
-    from embeddings.stores.faiss import VectorIndex
+    from embeddings.stores.faiss import FaissStore
     from evaluation.datasets import load_qa_set
     from evaluation.harness import build_pipeline, eval_index_dir
     from qa.config import QAConfig
@@ -63,8 +63,8 @@ def _real_passages(data: Path, progress: bool):
     qa = load_qa_set(data)
     config = QAConfig()
     path = eval_index_dir(qa, config.with_(retrieval="dense"))
-    if VectorIndex.exists(path):  # read only: the eval harness owns its cache
-        index, encoder = VectorIndex.open(path), load_encoder(config.embedding_model)
+    if FaissStore.exists(path):  # read only: the eval harness owns its cache
+        index, encoder = FaissStore.open(path), load_encoder(config.embedding_model)
     else:
         base, _ = build_pipeline(qa, config, progress=progress)
         index, encoder = base.index, base.encoder
@@ -124,14 +124,14 @@ def _documents(work: Path):
 
 
 def _open(kind: str, where: Path, meta: dict, create: bool):
-    from embeddings.stores.faiss import VectorIndex
+    from embeddings.stores.faiss import FaissStore
     from embeddings.stores.milvus import MilvusStore
 
     m = meta["model"]
     args = dict(model=m["name"], fingerprint=m["fingerprint"], probe=m["probe"], dim=meta["dim"],
                 chunking=meta["chunking"])
     if kind == "faiss":
-        return VectorIndex.create(where, **args) if create else VectorIndex.open(where)
+        return FaissStore.create(where, **args) if create else FaissStore.open(where)
     index_type = kind.split("-", 1)[1].upper()
     params = {"HNSW": {"M": 16, "efConstruction": 200}, "IVF_FLAT": {"nlist": 256}}.get(index_type, {})
     if create:

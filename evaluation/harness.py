@@ -92,7 +92,7 @@ def build_pipeline(qa: QASet, config=None, *, encoder=None, cache: bool = True, 
     rebuilt when it was made by another model or holds other documents); ``rebuild`` deletes
     it first; ``cache=False`` builds in memory.
     """
-    from embeddings.stores.faiss import IndexMismatchError
+    from embeddings.stores import IndexMismatchError
     from qa.pipeline import Pipeline
 
     config = (config or QAConfig()).with_(retrieval="dense")  # the base pipeline only indexes

@@ -45,14 +45,14 @@ def _config(args) -> QAConfig:
 
 
 def _pipeline(args, *, must_exist: bool):
-    from embeddings.stores.faiss import VectorIndex
+    from embeddings.stores.faiss import FaissStore
 
     from .pipeline import Pipeline, default_pipeline
 
     config = _config(args)
     if config.index_dir is None:
         return default_pipeline(config, progress=True)
-    if must_exist and config.vector_store_uri is None and not VectorIndex.exists(config.index_dir):
+    if must_exist and config.vector_store_uri is None and not FaissStore.exists(config.index_dir):
         raise SystemExit(f"error: no index at {config.index_dir}; create it with "
                          f"`python -m qa index --index {config.index_dir} PATH...`")
     return Pipeline(config)
@@ -269,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from embeddings.stores.faiss import CorruptIndexError, IndexMismatchError
+        from embeddings.stores import StoreError
 
-        if isinstance(exc, (IndexMismatchError, CorruptIndexError)):
+        if isinstance(exc, StoreError):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise

@@ -25,10 +25,10 @@ from .answering.citations import parse_markers
 from .answering.extractive import NOT_FOUND
 from .config import QAConfig
 from .conversation import contextual_query, previous_quotes, validate_history
-from .text.language import detect_language
-from .text.questions import validate_question
 from .retrieval import Query, Retriever
 from .retrieval.lexical import passage_terms
+from .text.language import detect_language
+from .text.questions import validate_question
 from .types import Answer, Passage
 
 __all__ = ["Pipeline", "IndexReport", "default_pipeline", "reset_default_pipeline"]
@@ -75,7 +75,9 @@ class Pipeline:
             overlap_tokens=self.config.chunk_overlap_tokens)
         chunking = {"max_tokens": self.chunking.max_tokens, "overlap_tokens": self.chunking.overlap_tokens}
         if index is None:  # FAISS in index_dir, or Milvus when config.vector_store_uri is set
-            index = open_store(self.config, in_memory=in_memory, model=self.encoder.name,
+            index = open_store(index_dir=None if in_memory else self.config.resolved_index_dir,
+                               uri=self.config.vector_store_uri, collection=self.config.vector_store_collection,
+                               index_type=self.config.vector_store_index, model=self.encoder.name,
                                fingerprint=self.encoder.fingerprint, probe=self.encoder.probe_vector,
                                dim=self.encoder.dim, chunking=chunking)
         index.check_compatible(model=self.encoder.name, dim=self.encoder.dim,

@@ -1,6 +1,6 @@
 """Index choice by size: exact flat search while small, an IVF index beyond a threshold.
 
-:class:`~embeddings.stores.faiss.VectorIndex` keeps every passage vector in an exact flat
+:class:`~embeddings.stores.faiss.FaissStore` keeps every passage vector in an exact flat
 index (the source of truth: reconstructs, removals, persistence). At
 :data:`ANN_THRESHOLD` passages and more it also keeps an approximate index built here and
 searches that instead; below it, and for every exact lookup, the flat index serves.

@@ -1,25 +1,28 @@
-"""The vector-store interface, metadata filters, and the factory that picks a store from the config.
+"""The vector-store contract: :class:`VectorStore`, what it stores (:class:`StoredPassage`), how it is
+filtered (:class:`PassageFilter`), its errors (all :class:`StoreError`) and :data:`FORMAT_VERSION`.
 
 Two stores implement :class:`VectorStore`:
 
-- :class:`embeddings.stores.faiss.VectorIndex`: FAISS in a directory, embedded, the default.
+- :class:`embeddings.stores.faiss.FaissStore`: FAISS in a directory, embedded, the default.
 - :class:`embeddings.stores.milvus.MilvusStore`: a Milvus collection through ``pymilvus``, either a
   local Milvus Lite file (``.../index.db``) or a Milvus standalone/cluster server
   (``http://host:19530``).
 
 Everything above the store (retrieval, fusion, answering, citations, the app) reads the same
-attributes: ``passages`` (id -> :class:`~embeddings.stores.faiss.StoredPassage`, with the BM25
+attributes: ``passages`` (id -> :class:`StoredPassage`, with the BM25
 terms in ``extra["terms"]``), ``documents`` (id -> cleaned :class:`~corpus.document.Document`,
 which citations point into), ``sentence_vectors`` (passage id -> float16 matrix) and
 ``manifest`` (model, chunking, document list), and calls :meth:`VectorStore.search` /
-:meth:`VectorStore.vectors` for the dense channel.
+:meth:`VectorStore.vectors` for the dense channel. :func:`embeddings.stores.factory.open_store` picks
+the store a configuration names; tests/embeddings/stores/test_contract.py holds every store to this
+contract.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
@@ -28,7 +31,63 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from corpus.document import Chunk, Document
 
-__all__ = ["VectorStore", "PassageFilter", "open_store", "copy_store", "is_milvus_uri"]
+__all__ = ["FORMAT_VERSION", "ConcurrentChangeError", "CorruptIndexError", "IndexMismatchError", "PassageFilter",
+           "StoreError", "StoreUnavailableError", "StoredPassage", "VectorStore"]
+
+#: Version of the stored layout (FAISS directory and Milvus collections alike): a store of another
+#: version is refused with :class:`IndexMismatchError` (rebuild it).
+FORMAT_VERSION = 1
+
+
+class StoreError(RuntimeError):
+    """Any failure of a passage store that is the store's, not the caller's: the base of the errors
+    below, so a command line or an app catches one type."""
+
+
+class IndexMismatchError(StoreError):
+    """The index was built with another embedding model or chunking than the one requested."""
+
+
+class CorruptIndexError(StoreError):
+    """An index file is missing, truncated or damaged. ``file`` names it."""
+
+    def __init__(self, path: Path, file: str, problem: str):
+        self.path = Path(path)
+        self.file = file
+        super().__init__(
+            f"the index at {path} is damaged: {file} {problem}. It cannot be repaired; delete the folder "
+            f"{path} and build the index again (`python -m qa index --index {path} PATH...`)")
+
+
+class ConcurrentChangeError(StoreError):
+    """The store was changed by another process since it was opened (a commit would overwrite
+    that change): re-open it and repeat the change."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be opened here: its client library is missing, or its file is held by
+    another process."""
+
+
+@dataclass
+class StoredPassage:
+    """A passage row as stored: the chunk plus its row id and lexical fields."""
+
+    id: int
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    sentences: list[tuple[int, int]]
+    n_tokens: int
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_chunk(cls, row_id: int, chunk: Chunk) -> "StoredPassage":
+        return cls(id=row_id, doc_id=chunk.doc_id, index=chunk.index, start=chunk.start, end=chunk.end,
+                   text=chunk.text, sentences=[tuple(s) for s in chunk.sentences], n_tokens=chunk.n_tokens)
+
 
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
@@ -145,10 +204,8 @@ class VectorStore(ABC):
         return self.manifest["model"]["name"]
 
     def check_compatible(self, *, model: str, probe_matches: bool, dim: int, chunking: dict | None = None) -> None:
-        """Raise :class:`~embeddings.stores.faiss.IndexMismatchError` unless the store was built
+        """Raise :class:`IndexMismatchError` unless the store was built
         by this model (same dimension and probe vector) and chunking."""
-        from .faiss import IndexMismatchError
-
         m = self.manifest["model"]
         if dim != m["dim"] or not probe_matches:
             raise IndexMismatchError(
@@ -199,65 +256,3 @@ class VectorStore(ABC):
         """Changes whenever passages are added or removed (a store may keep a finer counter)."""
         return (len(self.passages), len(self.documents), self.manifest.get("next_id"),
                 getattr(self, "_version", None))
-
-
-def is_milvus_uri(uri: str | Path | None) -> bool:
-    """Whether a configured store location names Milvus (a ``.db`` Milvus Lite file or a server URL)."""
-    if uri is None:
-        return False
-    s = str(uri)
-    return s.endswith(".db") or s.startswith(("http://", "https://", "tcp://", "unix:"))
-
-
-def open_store(config, *, in_memory: bool = False, model: str, fingerprint: str, probe: Sequence[float],
-               dim: int, chunking: dict) -> VectorStore:
-    """Open the store that ``config`` (a :class:`qa.config.QAConfig`) names, creating it if absent.
-
-    ``config.vector_store_uri`` None: the FAISS index in ``config.resolved_index_dir`` (or in
-    memory only when ``in_memory``). A Milvus Lite file path (``*.db``) or a server URL: the
-    Milvus collection ``config.vector_store_collection`` there.
-    """
-    create = dict(model=model, fingerprint=fingerprint, probe=probe, dim=dim, chunking=chunking)
-    uri = getattr(config, "vector_store_uri", None)
-    if uri is not None:
-        if not is_milvus_uri(uri):
-            raise ValueError(f"vector_store_uri must be a Milvus Lite file ending in .db or a server URL "
-                             f"like http://localhost:19530, not {uri!r}")
-        from .milvus import MilvusStore
-
-        return MilvusStore.open_or_create(
-            str(uri), collection=config.vector_store_collection,
-            index={"index_type": getattr(config, "vector_store_index", "FLAT"), "params": {}}, **create)
-    from .faiss import VectorIndex
-
-    path = None if in_memory else config.resolved_index_dir
-    if path is not None and VectorIndex.exists(path):
-        return VectorIndex.open(path)
-    return VectorIndex.create(path, **create)
-
-
-def copy_store(source: VectorStore, target: VectorStore, *, progress: bool = False) -> int:
-    """Copy every document of ``source`` that ``target`` lacks, with its stored vectors, terms and
-    sentence vectors (no re-embedding): e.g. moving a FAISS index to Milvus. Returns passages copied."""
-    from corpus.document import Chunk
-
-    by_doc: dict[str, list] = {}
-    for p in source.passages.values():
-        by_doc.setdefault(p.doc_id, []).append(p)
-    copied = 0
-    for doc_id, doc in source.documents.items():
-        if doc_id in target:
-            continue
-        rows = sorted(by_doc.get(doc_id, []), key=lambda p: p.index)
-        chunks = [Chunk(doc_id=p.doc_id, index=p.index, start=p.start, end=p.end, text=p.text,
-                        sentences=tuple(tuple(s) for s in p.sentences), n_tokens=p.n_tokens) for p in rows]
-        vectors = source.vectors([p.id for p in rows])
-        extras = [dict(p.extra) for p in rows]
-        sent = None
-        if rows and all(p.id in source.sentence_vectors for p in rows):
-            sent = [source.sentence_vectors[p.id] for p in rows]
-        target.add(doc, chunks, vectors, extras, sent)
-        copied += len(rows)
-    if target.path is not None:
-        target.commit()
-    return copied

@@ -1,4 +1,4 @@
-"""A persistent FAISS index of passages, stored as a directory.
+"""The default passage store: FAISS in a directory (:class:`FaissStore`), embedded in the process.
 
 Layout of an index directory::
 
@@ -21,7 +21,7 @@ which names only files of the previous generation, so the index stays loadable; 
 an interrupted commit are removed by the next one. Nothing is pickled.
 
 Integrity: the manifest records the size and SHA-256 of every file of its generation
-(``"files"``), and :meth:`VectorIndex.open` checks them (:func:`verify_files`) before loading:
+(``"files"``), and :meth:`FaissStore.open` checks them (:func:`~embeddings.stores.integrity.verify_files`) before loading:
 a truncated, damaged or missing file, or a truncated ``manifest.json``, raises
 :class:`CorruptIndexError` naming the file, instead of a FAISS or JSON traceback (or, worse,
 wrong answers from a flipped byte). Hashing reads every file once more: ~0.2 s per 100 MiB on one
@@ -39,88 +39,41 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from corpus.document import Chunk, Document
-from corpus.checksums import file_sha256
-from .base import PassageFilter, VectorStore
 
 from . import ann
+from .base import (
+    FORMAT_VERSION,
+    ConcurrentChangeError,
+    CorruptIndexError,
+    IndexMismatchError,
+    PassageFilter,
+    StoredPassage,
+    VectorStore,
+)
+from .integrity import (
+    MANIFEST,
+    file_record,
+    fsync_dir,
+    fsync_write,
+    generation_files,
+    verify_files,
+)
 
-__all__ = ["VectorIndex", "IndexMismatchError", "CorruptIndexError", "StoredPassage", "FORMAT_VERSION",
-           "verify_files"]
-
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-
-
-class IndexMismatchError(RuntimeError):
-    """The index was built with another embedding model or chunking than the one requested."""
-
-
-class CorruptIndexError(RuntimeError):
-    """An index file is missing, truncated or damaged. ``file`` names it."""
-
-    def __init__(self, path: Path, file: str, problem: str):
-        self.path = Path(path)
-        self.file = file
-        super().__init__(
-            f"the index at {path} is damaged: {file} {problem}. It cannot be repaired; delete the folder "
-            f"{path} and build the index again (`python -m qa index --index {path} PATH...`)")
-
-
-def _generation_files(path: Path, gen: int) -> list[Path]:
-    """The data files of generation ``gen`` (``<kind>-<gen>.<ext>``), sorted by name."""
-    pattern = re.compile(rf"[a-z]+-{gen}\.[a-z]+")
-    return sorted(p for p in path.iterdir() if pattern.fullmatch(p.name) and p.is_file())
-
-
-def verify_files(path: str | Path, manifest: dict, *, checksums: bool = True) -> None:
-    """Check the files a manifest names against their recorded sizes (and SHA-256 hashes);
-    raise :class:`CorruptIndexError` naming the first bad one. No-op for manifests without
-    a ``"files"`` record (indexes from before it existed)."""
-    path = Path(path)
-    for name, rec in sorted((manifest.get("files") or {}).items()):
-        f = path / name
-        if not f.is_file():
-            raise CorruptIndexError(path, name, "is missing")
-        size = f.stat().st_size
-        if size != rec["bytes"]:
-            raise CorruptIndexError(path, name, f"has {size:,} bytes, {rec['bytes']:,} were written (truncated?)")
-        if checksums and file_sha256(f) != rec["sha256"]:
-            raise CorruptIndexError(path, name, "does not match its checksum (the file was modified or damaged)")
-
-
-@dataclass
-class StoredPassage:
-    """A passage row as stored: the chunk plus its row id and lexical fields."""
-
-    id: int
-    doc_id: str
-    index: int
-    start: int
-    end: int
-    text: str
-    sentences: list[tuple[int, int]]
-    n_tokens: int
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_chunk(cls, row_id: int, chunk: Chunk) -> "StoredPassage":
-        return cls(id=row_id, doc_id=chunk.doc_id, index=chunk.index, start=chunk.start, end=chunk.end,
-                   text=chunk.text, sentences=[tuple(s) for s in chunk.sentences], n_tokens=chunk.n_tokens)
+__all__ = ["FaissStore", "load_faiss"]
 
 
 _FAISS_READY = False
 
 
-def _faiss():
+def load_faiss():
     """The faiss module, set to one OpenMP thread.
 
     Searches here are one query at a time against a flat index: a 10,000 x 384 scan takes
@@ -136,27 +89,7 @@ def _faiss():
     return faiss
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class VectorIndex(VectorStore):
+class FaissStore(VectorStore):
     """Passages, their documents and their vectors, with atomic persistence.
 
     Use :meth:`create` for a new index, :meth:`open` for an existing one, then :meth:`add`,
@@ -181,11 +114,11 @@ class VectorIndex(VectorStore):
     # ------------------------------------------------------------------ construction
     @classmethod
     def create(cls, path: str | Path | None, *, model: str, fingerprint: str, probe: Sequence[float],
-               dim: int, chunking: dict) -> "VectorIndex":
+               dim: int, chunking: dict) -> "FaissStore":
         """A new, empty index (in memory until :meth:`commit`; ``path=None`` never persists)."""
         if path is not None and (Path(path) / MANIFEST).exists():
             raise FileExistsError(f"an index already exists at {path}; open it instead")
-        faiss = _faiss()
+        faiss = load_faiss()
         manifest = {
             "format_version": FORMAT_VERSION, "generation": 0, "created": time.time(), "updated": None,
             "model": {"name": model, "fingerprint": fingerprint, "probe": [float(x) for x in probe], "dim": dim},
@@ -198,7 +131,7 @@ class VectorIndex(VectorStore):
         return (Path(path) / MANIFEST).is_file()
 
     @classmethod
-    def open(cls, path: str | Path, *, checksums: bool = True) -> "VectorIndex":
+    def open(cls, path: str | Path, *, checksums: bool = True) -> "FaissStore":
         """Load a committed index; files of an interrupted later commit are ignored.
 
         Raises :class:`CorruptIndexError` when a file is missing, truncated or damaged (sizes
@@ -226,14 +159,14 @@ class VectorIndex(VectorStore):
                                     f"cannot be loaded ({type(exc).__name__}: {exc})") from exc
 
     @classmethod
-    def _load(cls, path: Path, manifest: dict, *, checksums: bool) -> "VectorIndex":
+    def _load(cls, path: Path, manifest: dict, *, checksums: bool) -> "FaissStore":
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"index at {path} has format {manifest.get('format_version')}, this version reads "
                 f"{FORMAT_VERSION}; rebuild it")
         verify_files(path, manifest, checksums=checksums)
         gen = manifest["generation"]
-        faiss = _faiss()
+        faiss = load_faiss()
         if gen == 0:
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(manifest["model"]["dim"]))
         else:
@@ -334,7 +267,7 @@ class VectorIndex(VectorStore):
         if n == 0 or k < 1:
             return [[] for _ in range(len(q))]
         if allowed is not None:  # exact within the filter: FAISS skips the other ids during the scan
-            faiss = _faiss()
+            faiss = load_faiss()
             selector = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
             scores, ids = self._index.search(q, min(k, n), params=faiss.SearchParameters(sel=selector))
         else:
@@ -374,13 +307,13 @@ class VectorIndex(VectorStore):
             on_disk = self.path / MANIFEST
             current = json.loads(on_disk.read_text(encoding="utf-8"))["generation"] if on_disk.exists() else 0
             if current != self.manifest["generation"]:
-                raise RuntimeError(
+                raise ConcurrentChangeError(
                     f"the index at {self.path} was changed by another process since it was opened; "
                     "re-open it and repeat the change")
             gen = current + 1
-            for leftover in _generation_files(self.path, gen):  # of an interrupted commit
+            for leftover in generation_files(self.path, gen):  # of an interrupted commit
                 leftover.unlink()
-            faiss = _faiss()
+            faiss = load_faiss()
             vec_path = self.path / f"vectors-{gen}.faiss"
             tmp = vec_path.with_name(vec_path.name + ".tmp")
             faiss.write_index(self._index, str(tmp))
@@ -403,21 +336,20 @@ class VectorIndex(VectorStore):
             if blocks:
                 buf = io.BytesIO()
                 np.save(buf, np.concatenate(blocks).astype(np.float16), allow_pickle=False)
-                _fsync_write(self.path / f"sentences-{gen}.npy", buf.getvalue())
+                fsync_write(self.path / f"sentences-{gen}.npy", buf.getvalue())
             lines = []
             for p in self.passages.values():
                 row = asdict(p)
                 if p.id in rows:
                     row["extra"] = dict(row["extra"], sentence_rows=rows[p.id])
                 lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-            _fsync_write(self.path / f"passages-{gen}.jsonl", "".join(lines).encode("utf-8"))
-            _fsync_write(self.path / f"documents-{gen}.jsonl", "".join(
+            fsync_write(self.path / f"passages-{gen}.jsonl", "".join(lines).encode("utf-8"))
+            fsync_write(self.path / f"documents-{gen}.jsonl", "".join(
                 json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in self.documents.values()).encode("utf-8"))
-            files = {f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)}
-                     for f in _generation_files(self.path, gen)}
+            files = {f.name: file_record(f) for f in generation_files(self.path, gen)}
             manifest = dict(self.manifest, generation=gen, updated=time.time(), files=files)
-            _fsync_write(on_disk, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
-            _fsync_dir(self.path)
+            fsync_write(on_disk, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+            fsync_dir(self.path)
             self.manifest = manifest
             self._dirty = False
             self._remove_stale(gen)

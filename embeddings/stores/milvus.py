@@ -1,4 +1,4 @@
-"""The passage store in Milvus: the same :class:`~embeddings.stores.VectorStore` as the FAISS
+"""The passage store in Milvus: the same :class:`~embeddings.stores.base.VectorStore` as the FAISS
 index, for corpora that outgrow one machine (or to share one index between several processes).
 
 ``uri`` is either a Milvus Lite file (``/path/index.db``: the Milvus engine embedded in this
@@ -36,19 +36,22 @@ passage vectors live in Milvus alone, searched there with the metadata filters. 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import logging
 import time
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from corpus.document import Chunk, Document
 
-from .base import PassageFilter, VectorStore
-from .faiss import FORMAT_VERSION, IndexMismatchError, StoredPassage
+from .base import (
+    FORMAT_VERSION,
+    IndexMismatchError,
+    PassageFilter,
+    StoredPassage,
+    VectorStore,
+)
+from .milvus_client import connect, filter_expression, quote, release, scan
 
 __all__ = ["MilvusStore", "passage_row_id"]
 
@@ -74,79 +77,6 @@ def passage_row_id(doc_id: str, chunk_index: int) -> int:
 
 def _sentence_row_id(doc_id: str, chunk_index: int, pos: int) -> int:
     return _hash_id(f"{doc_id}\x00{chunk_index}\x00{pos}")
-
-
-def _quote(s: str) -> str:
-    """A Milvus filter-expression string literal."""
-    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _date_upper(date_to: str) -> str:
-    """The smallest string above every date that ``date_to`` includes (prefix bound)."""
-    return date_to[:-1] + chr(ord(date_to[-1]) + 1)
-
-
-def filter_expression(flt: PassageFilter | None) -> str:
-    """The Milvus boolean expression over passage rows equivalent to ``flt.matches``."""
-    if flt is None or flt.empty:
-        return ""
-    parts = []
-    if flt.sources:
-        parts.append(f"source in [{', '.join(_quote(s) for s in flt.sources)}]")
-    if flt.doc_ids:
-        parts.append(f"doc_id in [{', '.join(_quote(s) for s in flt.doc_ids)}]")
-    if flt.date_from or flt.date_to:
-        parts.append('date != ""')
-        if flt.date_from:
-            parts.append(f"date >= {_quote(flt.date_from)}")
-        if flt.date_to:
-            parts.append(f"date < {_quote(_date_upper(flt.date_to))}")
-    return " and ".join(parts)
-
-
-#: Open stores per Milvus Lite file in this process: the embedded server of a file (and its
-#: lock, which keeps other processes out) is released when the last store on it is closed.
-_LITE_USERS: dict[str, int] = {}
-
-
-def _lite_path(uri: str) -> str | None:
-    return str(Path(uri).expanduser().resolve()) if uri.endswith(".db") else None
-
-
-def _client(uri: str):
-    try:
-        from pymilvus import MilvusClient
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise RuntimeError("the Milvus store needs pymilvus (and milvus-lite for a local .db file): "
-                           "pip install -r requirements.txt") from exc
-    lite = _lite_path(uri)
-    if lite is not None:
-        Path(lite).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            client = MilvusClient(lite)
-        except Exception as exc:
-            if "lock" in str(exc).lower():
-                raise RuntimeError(f"the Milvus Lite file {lite} is open in another process; a Lite file "
-                                   "serves one process at a time (use a Milvus server to share an index)") from exc
-            raise
-        _LITE_USERS[lite] = _LITE_USERS.get(lite, 0) + 1
-        return client
-    return MilvusClient(uri)
-
-
-def _release(client, uri: str) -> None:
-    """Close a client from :func:`_client` (and the embedded server when it was the last one)."""
-    client.close()
-    lite = _lite_path(uri)
-    if lite is not None and lite in _LITE_USERS:
-        _LITE_USERS[lite] -= 1
-        if _LITE_USERS[lite] <= 0:
-            del _LITE_USERS[lite]
-            try:
-                from milvus_lite.server_manager import server_manager_instance
-            except ImportError:  # pragma: no cover - another Milvus Lite version
-                return
-            server_manager_instance.release_server(lite)
 
 
 class MilvusStore(VectorStore):
@@ -187,11 +117,11 @@ class MilvusStore(VectorStore):
     # ------------------------------------------------------------------ construction
     @classmethod
     def exists(cls, uri: str, collection: str) -> bool:
-        client = _client(uri)
+        client = connect(uri)
         try:
             return cls._has_manifest(client, collection)
         finally:
-            _release(client, uri)
+            release(client, uri)
 
     @classmethod
     def open_or_create(cls, uri: str, *, collection: str, model: str, fingerprint: str,
@@ -202,7 +132,7 @@ class MilvusStore(VectorStore):
         ``index``: the passage-vector index as ``{"index_type": ..., "params": {...}}`` when the
         collection is created; default FLAT (exact, as the FAISS default).
         """
-        client = _client(uri)
+        client = connect(uri)
         meta = collection + "_meta"
         if cls._has_manifest(client, collection):
             return cls._load(client, uri, collection)
@@ -218,9 +148,9 @@ class MilvusStore(VectorStore):
     @classmethod
     def open(cls, uri: str, collection: str) -> "MilvusStore":
         """Open an existing store (FileNotFoundError when there is none)."""
-        client = _client(uri)
+        client = connect(uri)
         if not cls._has_manifest(client, collection):
-            _release(client, uri)
+            release(client, uri)
             raise FileNotFoundError(f"no Milvus store {collection!r} at {uri}; build one with "
                                     "`python -m qa index` and vector_store_uri set")
         return cls._load(client, uri, collection)
@@ -283,12 +213,12 @@ class MilvusStore(VectorStore):
                                      f"{manifest.get('format_version')}, this version reads {FORMAT_VERSION}")
         documents: dict[str, Document] = {}
         seq: dict[str, int] = {}
-        for row in _scan(client, collection + "_documents", ["id", "data", "text_parts"]):
+        for row in scan(client, collection + "_documents", ["id", "data", "text_parts"]):
             d = dict(row["data"], id=row["id"], text="".join(row["text_parts"]))
             seq[row["id"]] = d.pop("added_ns", 0)
             documents[row["id"]] = Document.from_dict(d)
         passages: dict[int, StoredPassage] = {}
-        for row in _scan(client, collection, ["id", "doc_id", "data"]):
+        for row in scan(client, collection, ["id", "doc_id", "data"]):
             if row["doc_id"] not in documents:
                 continue  # its document row is not written yet (or deleted): not committed
             data = row["data"]
@@ -297,7 +227,7 @@ class MilvusStore(VectorStore):
                 end=data["end"], text=data["text"], sentences=[tuple(s) for s in data["sentences"]],
                 n_tokens=data["n_tokens"], extra=data.get("extra", {}))
         by_passage: dict[int, list[tuple[int, list]]] = {}
-        for row in _scan(client, collection + "_sentences", ["passage_id", "pos", "vector"]):
+        for row in scan(client, collection + "_sentences", ["passage_id", "pos", "vector"]):
             by_passage.setdefault(int(row["passage_id"]), []).append(
                 (row["pos"], np.asarray(row["vector"], dtype=np.float16)))
         sentence_vectors = {}
@@ -317,7 +247,7 @@ class MilvusStore(VectorStore):
         """Write pending rows and release the connection."""
         self._write_pending()
         if self._client is not None:
-            _release(self._client, self.uri)
+            release(self._client, self.uri)
             self._client = None
 
     # ------------------------------------------------------------------ checks
@@ -399,7 +329,7 @@ class MilvusStore(VectorStore):
         if doc_id not in self.documents:
             raise KeyError(f"no document with id {doc_id!r} in the store")
         self._write_pending()
-        expr = f"doc_id == {_quote(doc_id)}"
+        expr = f"doc_id == {quote(doc_id)}"
         self._client.delete(self._documents, ids=[doc_id])  # first: the passages stop counting
         self._client.delete(self.collection, filter=expr)
         self._client.delete(self._sentences, filter=expr)
@@ -444,33 +374,3 @@ class MilvusStore(VectorStore):
         if missing:
             raise KeyError(f"passage ids not in the Milvus store: {missing[:5]}")
         return np.asarray([got[i] for i in ids], dtype=np.float32)
-
-
-@contextlib.contextmanager
-def _quiet_iterator():
-    """Milvus Lite does not implement the timestamp call a query iterator starts with; pymilvus
-    falls back to a client-side timestamp (correct here: one writer, strong consistency) but
-    logs a warning and the embedded server a traceback. Hide those two, only while scanning."""
-    loggers = [logging.getLogger(name) for name in ("grpc._server", "pymilvus")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
-def _scan(client, collection: str, fields: list[str], batch: int = 4096):
-    """Every row of ``collection`` (query_iterator: Milvus caps one query at 16,384 rows)."""
-    with _quiet_iterator():
-        it = client.query_iterator(collection, batch_size=batch, output_fields=fields)
-        try:
-            while True:
-                rows = it.next()
-                if not rows:
-                    break
-                yield from rows
-        finally:
-            it.close()

@@ -85,7 +85,7 @@ class ExtractiveAnswerer:
                  weights: SentenceWeights = SentenceWeights(), sentence_vectors: dict | None = None):
         self.encoder = encoder
         self.lexical = lexical
-        #: passage id -> stored sentence vectors (see VectorIndex); sentences of passages
+        #: passage id -> stored sentence vectors (see FaissStore); sentences of passages
         #: without them are embedded at question time
         self.sentence_vectors = sentence_vectors if sentence_vectors is not None else {}
         self.max_sentences = max_sentences

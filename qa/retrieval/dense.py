@@ -43,7 +43,7 @@ class SentenceChannel:
     with more hits in the rare case they hold fewer than k passages); the first k distinct
     passages are the ranking. Exact (flat) below :data:`embeddings.stores.ann.ANN_THRESHOLD`
     sentences, IVF beyond (100,000 passages hold ~400,000 sentences: a 600 MB float32 scan
-    per question, 60-100 ms here). FAISS runs on one thread (see ``vector_index._faiss``): a
+    per question, 60-100 ms here). FAISS runs on one thread (see :func:`embeddings.stores.faiss.load_faiss`): a
     NumPy product over the same matrix fans out to two BLAS threads and took 0.2-35 ms for
     4,000 sentences on the busy machine. :meth:`best` gives exact best-sentence cosines for
     the passages asked about, from the stored float16 vectors.
@@ -115,7 +115,7 @@ class SentenceChannel:
     def _rebuild(self) -> None:
         """The search index over every stored sentence vector, in passage order."""
         from embeddings.stores import ann
-        from embeddings.stores.faiss import _faiss
+        from embeddings.stores.faiss import load_faiss
 
         stored = self.index.sentence_vectors
         pids = [pid for pid in self.index.passages if len(stored.get(pid, ()))]
@@ -135,7 +135,7 @@ class SentenceChannel:
             if self._ivf:
                 self._search_index = ann.build(matrix, np.arange(len(matrix)))
             else:
-                self._search_index = _faiss().IndexFlatIP(matrix.shape[1])
+                self._search_index = load_faiss().IndexFlatIP(matrix.shape[1])
                 self._search_index.add(matrix)
         self._version = len(self.index.passages)
 

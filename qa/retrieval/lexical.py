@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 
 from corpus.normalize import fold_diacritics
-from embeddings.stores.faiss import VectorIndex
+from embeddings.stores import VectorStore
 
 from ..text.analysis import EN_STOP, VI_STOP
 from .aliases import AliasTable
@@ -108,7 +108,7 @@ class LexicalChannel:
 
     name = "bm25"
 
-    def __init__(self, index: VectorIndex, aliases: AliasTable):
+    def __init__(self, index: VectorStore, aliases: AliasTable):
         self.index = index
         self.aliases = aliases
         self._bm25 = None

@@ -24,8 +24,14 @@ from .aliases import AliasTable, load_aliases
 from .base import Query, Ranking
 from .dense import DenseChannel, SentenceChannel
 from .lexical import LexicalChannel
-from .rescoring import (SENTENCE_DENSE_WEIGHT, SENTENCE_WEIGHT, drop_near_duplicates, sentence_coverage,
-                        sentence_units, shingles)
+from .rescoring import (
+    SENTENCE_DENSE_WEIGHT,
+    SENTENCE_WEIGHT,
+    drop_near_duplicates,
+    sentence_coverage,
+    sentence_units,
+    shingles,
+)
 
 __all__ = ["METHODS", "ReadWriteLock", "Retriever"]
 

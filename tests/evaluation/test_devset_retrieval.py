@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from pathlib import Path
-
-
 pytestmark = [pytest.mark.slow,
               pytest.mark.usefixtures("dev_set")]
 

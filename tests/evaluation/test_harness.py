@@ -9,8 +9,25 @@ from pathlib import Path
 import pytest
 
 from evaluation.cli import main
-from evaluation.datasets import DEFAULT_UNANSWERABLE, EvalQuestion, UnanswerableQuestion, load_unanswerable, load_qa_set
-from evaluation.metrics import answer_rate, answer_key, citation_precision, contains_answer, context_rank, mrr_at_k, percentile, recall_at_k, strip_citation_markers, word_count
+from evaluation.datasets import (
+    DEFAULT_UNANSWERABLE,
+    EvalQuestion,
+    UnanswerableQuestion,
+    load_qa_set,
+    load_unanswerable,
+)
+from evaluation.metrics import (
+    answer_key,
+    answer_rate,
+    citation_precision,
+    contains_answer,
+    context_rank,
+    mrr_at_k,
+    percentile,
+    recall_at_k,
+    strip_citation_markers,
+    word_count,
+)
 from evaluation.report import format_table
 
 # ----------------------------------------------------------------------------- metrics by hand
@@ -177,8 +194,8 @@ def test_eval_cache_is_kept_per_encoder_precision(tmp_path):
     """A bf16 run must not reuse an index embedded at fp32 (the probes match, so the index
     itself would not tell), and "auto" shares the folder of the precision it resolves to."""
     from embeddings.encoder import resolve_precision
-    from qa.config import QAConfig
     from evaluation.harness import eval_index_dir
+    from qa.config import QAConfig
 
     qa = load_qa_set(write_set(tmp_path / "tiny"))
     fp32, bf16 = (eval_index_dir(qa, QAConfig(encoder_precision=p)) for p in ("fp32", "bf16"))
@@ -215,9 +232,9 @@ def test_format_table_error_row():
 # --------------------------------------------------------------------------------- end to end
 def test_run_eval_end_to_end(tmp_path, monkeypatch, encoder):
     """Tiny set, dense only (the ``encoder`` fixture of tests/conftest.py loads the model once)."""
-    from qa.config import QAConfig
     from evaluation.harness import build_pipeline, run_eval
     from evaluation.report import write_results
+    from qa.config import QAConfig
 
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
     qa = load_qa_set(write_set(tmp_path / "tiny"))

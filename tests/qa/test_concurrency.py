@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 

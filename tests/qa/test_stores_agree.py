@@ -62,11 +62,11 @@ def cited(answer):
 
 
 def test_milvus_store_is_selected_by_configuration(milvus_pipeline, bundled_pipeline):
+    from embeddings.stores.faiss import FaissStore
     from embeddings.stores.milvus import MilvusStore
-    from embeddings.stores.faiss import VectorIndex
 
     assert isinstance(milvus_pipeline.index, MilvusStore)
-    assert isinstance(bundled_pipeline.index, VectorIndex)
+    assert isinstance(bundled_pipeline.index, FaissStore)
     assert set(milvus_pipeline.index.documents) == set(bundled_pipeline.index.documents)
     assert len(milvus_pipeline.index) == len(bundled_pipeline.index)
 
@@ -110,8 +110,8 @@ def test_filters_restrict_the_answer_the_same_way(milvus_pipeline, bundled_pipel
 
 @pytest.mark.slow
 def test_eval_harness_recall_agrees_within_001(encoder, tmp_path, dev_set):
-    from embeddings.stores.milvus import MilvusStore
     from embeddings.stores import copy_store
+    from embeddings.stores.milvus import MilvusStore
     from evaluation.datasets import load_qa_set
     from evaluation.harness import build_pipeline, run_eval
 

@@ -15,8 +15,14 @@ import app
 from qa import Pipeline, QAConfig
 from qa.types import Answer, Citation, Passage
 from webapp.render import escape, plain_text, render_answer, render_sources
-from webapp.uploads import (MAX_UPLOAD_BYTES, document_rows, ingest, remove_documents, safe_filename,
-                            target_path)
+from webapp.uploads import (
+    MAX_UPLOAD_BYTES,
+    document_rows,
+    ingest,
+    remove_documents,
+    safe_filename,
+    target_path,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

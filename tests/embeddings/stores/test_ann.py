@@ -9,7 +9,7 @@ import pytest
 
 from corpus.document import Chunk, Document
 from embeddings.stores import ann
-from embeddings.stores.faiss import VectorIndex
+from embeddings.stores.faiss import FaissStore
 
 DIM = 384
 
@@ -21,14 +21,14 @@ def clustered(rng, n: int, centers: np.ndarray, noise: float = 0.6) -> np.ndarra
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def make_index(vectors: np.ndarray, path=None, threshold: int | None = None, tag: str = "") -> VectorIndex:
-    idx = VectorIndex.create(path, model="test", fingerprint="0", probe=[0.0] * DIM, dim=DIM, chunking={})
+def make_index(vectors: np.ndarray, path=None, threshold: int | None = None, tag: str = "") -> FaissStore:
+    idx = FaissStore.create(path, model="test", fingerprint="0", probe=[0.0] * DIM, dim=DIM, chunking={})
     idx.ann_threshold = threshold
     add(idx, vectors, tag or "doc")
     return idx
 
 
-def add(idx: VectorIndex, vectors: np.ndarray, title: str) -> list[int]:
+def add(idx: FaissStore, vectors: np.ndarray, title: str) -> list[int]:
     doc = Document.create(title, f"{title} " + " ".join(f"p{i}." for i in range(len(vectors))))
     chunks = [Chunk(doc.id, i, 0, len(doc.text), doc.text, (), 1) for i in range(len(vectors))]
     return idx.add(doc, chunks, vectors)
@@ -107,7 +107,7 @@ def test_ivf_persisted_with_the_commit(data, tmp_path):
     idx.commit()
     gen = idx.manifest["generation"]
     assert (tmp_path / "ix" / f"ann-{gen}.faiss").is_file()
-    reopened = VectorIndex.open(tmp_path / "ix")
+    reopened = FaissStore.open(tmp_path / "ix")
     assert isinstance(reopened._ann, faiss.IndexIVFFlat)  # loaded, not rebuilt
     reopened.ann_threshold = 1000
     assert reopened.search(q[:5], 10) == before

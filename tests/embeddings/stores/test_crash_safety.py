@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.stores.faiss import MANIFEST, CorruptIndexError, VectorIndex
+from embeddings.stores import CorruptIndexError
+from embeddings.stores.faiss import FaissStore
+from embeddings.stores.integrity import MANIFEST
 
 REPO = Path(__file__).resolve().parents[3]
 DIM = 384
@@ -34,7 +36,7 @@ CHILD = textwrap.dedent(f"""
     import numpy as np
     from corpus import load_bundled
     from corpus.document import Chunk, Document
-    from embeddings.stores.faiss import VectorIndex
+    from embeddings.stores.faiss import FaissStore
 
     path, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     DIM, PER_DOC, PER_COMMIT = {DIM}, {CHUNKS_PER_DOC}, {DOCS_PER_COMMIT}
@@ -44,10 +46,10 @@ CHILD = textwrap.dedent(f"""
         return v / np.linalg.norm(v)
 
     paragraphs = [p for d in load_bundled() for p in d.text.split("\\n\\n") if len(p) > 40]
-    if VectorIndex.exists(path):
-        index = VectorIndex.open(path)
+    if FaissStore.exists(path):
+        index = FaissStore.open(path)
     else:
-        index = VectorIndex.create(path, model="crash-test", fingerprint="0" * 16, probe=[0.0],
+        index = FaissStore.create(path, model="crash-test", fingerprint="0" * 16, probe=[0.0],
                                    dim=DIM, chunking={{"max_tokens": 100, "overlap_tokens": 0}})
     for i in range(first, last):
         parts = [paragraphs[(i * PER_DOC + k) % len(paragraphs)] for k in range(PER_DOC)]
@@ -73,9 +75,9 @@ def expected_vector(doc_id: str, n: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def check_consistent(path: Path) -> VectorIndex:
+def check_consistent(path: Path) -> FaissStore:
     """Load the index and check that it is whole: what the manifest lists is what is stored."""
-    index = VectorIndex.open(path)
+    index = FaissStore.open(path)
     listed = {d["id"]: d for d in index.manifest["documents"]}
     assert set(listed) == set(index.documents)
     per_doc: dict[str, list] = {}
@@ -195,11 +197,11 @@ def test_damaged_file_is_named(small_index, tmp_path, damage, file_kind, message
     else:
         target.unlink()
     with pytest.raises(CorruptIndexError, match=rf"{target.name} .*{message}") as exc:
-        VectorIndex.open(path)
+        FaissStore.open(path)
     assert exc.value.file == target.name
     assert "delete the folder" in str(exc.value) and str(path) in str(exc.value)
     if damage == "flip":  # sizes-only checking misses a same-size change; FAISS/JSON still load
-        VectorIndex.open(path, checksums=False)
+        FaissStore.open(path, checksums=False)
 
 
 @pytest.mark.parametrize("content", [b"", b'{"format_version": 1, "generation": ', b"\xff\xfe\x00garbage", b"[]"])
@@ -207,7 +209,7 @@ def test_truncated_manifest_is_reported(small_index, tmp_path, content):
     path = _copy(small_index, tmp_path / "index")
     (path / MANIFEST).write_bytes(content)
     with pytest.raises(CorruptIndexError, match=r"manifest\.json is truncated or not an index manifest"):
-        VectorIndex.open(path)
+        FaissStore.open(path)
 
 
 def test_damaged_index_without_checksums_is_still_a_clear_error(small_index, tmp_path):
@@ -216,11 +218,11 @@ def test_damaged_index_without_checksums_is_still_a_clear_error(small_index, tmp
     manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     del manifest["files"]
     (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    VectorIndex.open(path)  # loads as before
+    FaissStore.open(path)  # loads as before
     (vectors,) = path.glob("vectors-*")
     vectors.write_bytes(vectors.read_bytes()[:100])
     with pytest.raises(CorruptIndexError, match="cannot be loaded"):
-        VectorIndex.open(path)
+        FaissStore.open(path)
 
 
 def test_cli_reports_a_corrupt_index(small_index, tmp_path, capsys, monkeypatch, encoder):
@@ -281,5 +283,5 @@ def test_kill_python_m_qa_index_then_reindex(tmp_path, encoder, dev_set):
     docs = read_path(feed)
     report = pipe.add_documents(docs)
     assert len(report.skipped) == len(kept) and len(report.added) == 40 - len(kept)
-    reopened = VectorIndex.open(index_dir)
+    reopened = FaissStore.open(index_dir)
     assert len(reopened.documents) == 40 and len(reopened.passages) == len(pipe.index.passages)

@@ -1,4 +1,4 @@
-"""VectorIndex: persistence round trip, removal, atomic commits, compatibility checks."""
+"""FaissStore: persistence round trip, removal, atomic commits, compatibility checks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import pytest
 import embeddings.stores.faiss as vi
 from corpus import load_bundled
 from corpus.chunking import ChunkingConfig, chunk_document
-from embeddings.stores.faiss import MANIFEST, IndexMismatchError, StoredPassage, VectorIndex
+from embeddings.stores import IndexMismatchError, StoredPassage
+from embeddings.stores.faiss import FaissStore
+from embeddings.stores.integrity import MANIFEST
 
 CHUNKING = {"max_tokens": 200, "overlap_tokens": 40}
 
@@ -39,12 +41,12 @@ def embedded(encoder, bundled_pipeline):
     return out
 
 
-def new_index(path, encoder, chunking=CHUNKING) -> VectorIndex:
-    return VectorIndex.create(path, model=encoder.name, fingerprint=encoder.fingerprint,
+def new_index(path, encoder, chunking=CHUNKING) -> FaissStore:
+    return FaissStore.create(path, model=encoder.name, fingerprint=encoder.fingerprint,
                               probe=encoder.probe_vector, dim=encoder.dim, chunking=chunking)
 
 
-def fill(index: VectorIndex, embedded, which=range(5)) -> None:
+def fill(index: FaissStore, embedded, which=range(5)) -> None:
     for i in which:
         doc, chunks, vectors = embedded[i]
         index.add(doc, chunks, vectors, extras=[{"n": c.index} for c in chunks])
@@ -54,7 +56,7 @@ def files(path: Path) -> set[str]:
     return {p.name for p in path.iterdir()}
 
 
-def assert_same_search(a: VectorIndex, b: VectorIndex, seed_query_vectors, k=10) -> None:
+def assert_same_search(a: FaissStore, b: FaissStore, seed_query_vectors, k=10) -> None:
     ra, rb = a.search(seed_query_vectors, k), b.search(seed_query_vectors, k)
     assert len(ra) == len(rb) == len(seed_query_vectors)
     for x, y in zip(ra, rb):
@@ -75,7 +77,7 @@ def test_round_trip(tmp_path, encoder, embedded, seed_query_vectors):
     assert index.commit() is True
     assert index.commit() is False  # nothing changed since
 
-    opened = VectorIndex.open(path)
+    opened = FaissStore.open(path)
     m = opened.manifest
     assert m == index.manifest
     assert m["generation"] == 1 and m["next_id"] == n_passages
@@ -122,7 +124,7 @@ def test_readding_a_document_is_a_noop(tmp_path, encoder, embedded):
     assert index.add(doc, chunks, vectors) == []
     assert (len(index), json.dumps(index.manifest)) == before
     assert index.commit() is False
-    opened = VectorIndex.open(path)
+    opened = FaissStore.open(path)
     assert opened.add(doc, chunks, vectors) == []
     assert len(opened) == len(index) and opened.commit() is False
     assert opened.manifest["generation"] == 1
@@ -166,7 +168,7 @@ def test_remove_document(tmp_path, encoder, embedded, seed_query_vectors):
 
     index.commit()
     assert index.manifest["generation"] == 2
-    opened = VectorIndex.open(path)
+    opened = FaissStore.open(path)
     assert gone.id not in opened.documents and len(opened) == len(index)
     assert not gone_ids & set(opened.passages)
     assert [d["id"] for d in opened.manifest["documents"]] == [d.id for d, _, _ in embedded[1:]]
@@ -191,7 +193,7 @@ def test_crash_during_manifest_write_keeps_previous_generation(tmp_path, encoder
     index = new_index(path, encoder)
     fill(index, embedded, [0, 1, 2])
     index.commit()
-    committed = VectorIndex.open(path)
+    committed = FaissStore.open(path)
     gen1_files = files(path)
     assert gen1_files == {MANIFEST, ".lock", "vectors-1.faiss", "passages-1.jsonl", "documents-1.jsonl"}
 
@@ -210,7 +212,7 @@ def test_crash_during_manifest_write_keeps_previous_generation(tmp_path, encoder
     leftovers = files(path) - gen1_files
     assert "vectors-2.faiss" in leftovers and "passages-2.jsonl" in leftovers
 
-    after = VectorIndex.open(path)
+    after = FaissStore.open(path)
     assert after.manifest["generation"] == 1
     assert set(after.documents) == {d.id for d, _, _ in embedded[:3]}
     assert after.passages == committed.passages
@@ -220,7 +222,7 @@ def test_crash_during_manifest_write_keeps_previous_generation(tmp_path, encoder
     fill(after, embedded, [4])
     assert after.commit()
     assert files(path) == {MANIFEST, ".lock", "vectors-2.faiss", "passages-2.jsonl", "documents-2.jsonl"}
-    final = VectorIndex.open(path)
+    final = FaissStore.open(path)
     assert set(final.documents) == {d.id for d, _, _ in embedded[:3]} | {embedded[4][0].id}
     assert len(final) == sum(len(embedded[i][1]) for i in (0, 1, 2, 4))
     assert_same_search(final, after, seed_query_vectors)
@@ -233,23 +235,23 @@ def test_crash_in_fsync_write_of_manifest(tmp_path, encoder, embedded, seed_quer
     index.commit()
     index.remove(embedded[0][0].id)
     fill(index, embedded, [1])
-    real = vi._fsync_write
+    real = vi.fsync_write
 
     def crash(p, data):
         if Path(p).name == MANIFEST:
             raise OSError("disk full")
         return real(p, data)
 
-    monkeypatch.setattr(vi, "_fsync_write", crash)
+    monkeypatch.setattr(vi, "fsync_write", crash)
     with pytest.raises(OSError):
         index.commit()
     monkeypatch.undo()
-    after = VectorIndex.open(path)
+    after = FaissStore.open(path)
     assert list(after.documents) == [embedded[0][0].id]
     assert len(after) == len(embedded[0][1])
     # the writer whose commit failed can retry: its generation was not advanced
     assert index.commit() is True
-    retried = VectorIndex.open(path)
+    retried = FaissStore.open(path)
     assert list(retried.documents) == [embedded[1][0].id]
     assert_same_search(retried, index, seed_query_vectors)
     assert not [n for n in files(path) if n.endswith(".tmp") or "-1." in n]
@@ -260,13 +262,13 @@ def test_second_writer_is_refused(tmp_path, encoder, embedded):
     index = new_index(path, encoder)
     fill(index, embedded, [0])
     index.commit()
-    a, b = VectorIndex.open(path), VectorIndex.open(path)
+    a, b = FaissStore.open(path), FaissStore.open(path)
     fill(a, embedded, [1])
     fill(b, embedded, [2])
     assert a.commit()
     with pytest.raises(RuntimeError, match="another process"):
         b.commit()
-    final = VectorIndex.open(path)
+    final = FaissStore.open(path)
     assert set(final.documents) == {embedded[0][0].id, embedded[1][0].id}
     assert final.manifest["generation"] == 2
 
@@ -279,7 +281,7 @@ def test_create_refuses_an_existing_index(tmp_path, encoder, embedded):
     with pytest.raises(FileExistsError):
         new_index(path, encoder)
     with pytest.raises(FileNotFoundError, match="no index"):
-        VectorIndex.open(tmp_path / "missing")
+        FaissStore.open(tmp_path / "missing")
 
 
 def test_directory_holds_no_pickles(tmp_path, encoder, embedded):
@@ -310,7 +312,7 @@ def test_other_model_or_chunking_is_a_mismatch(tmp_path, encoder, embedded):
     index = new_index(path, encoder)
     fill(index, embedded, [0])
     index.commit()
-    opened = VectorIndex.open(path)
+    opened = FaissStore.open(path)
     # the same model passes
     opened.check_compatible(model=encoder.name, dim=encoder.dim, chunking=CHUNKING,
                             probe_matches=encoder.same_model_as(opened.manifest["model"]["probe"]))
@@ -337,7 +339,7 @@ def test_pipeline_refuses_an_index_of_another_model_or_chunking(tmp_path, encode
     other_probe = rng.normal(size=encoder.dim)
     other_probe /= np.linalg.norm(other_probe)
     foreign = tmp_path / "foreign"
-    index = VectorIndex.create(foreign, model="some-other-model", fingerprint="0123456789abcdef",
+    index = FaissStore.create(foreign, model="some-other-model", fingerprint="0123456789abcdef",
                                probe=other_probe, dim=encoder.dim, chunking=CHUNKING)
     fill(index, embedded, [0])
     index.commit()
@@ -362,7 +364,7 @@ def test_format_version_is_checked(tmp_path, encoder, embedded):
     m["format_version"] = 99
     (path / MANIFEST).write_text(json.dumps(m), encoding="utf-8")
     with pytest.raises(IndexMismatchError, match="format"):
-        VectorIndex.open(path)
+        FaissStore.open(path)
 
 
 def test_stored_passage_from_chunk(embedded):

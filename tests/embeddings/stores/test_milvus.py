@@ -16,9 +16,14 @@ pytest.importorskip("pymilvus", reason="the Milvus store needs pymilvus (require
 pytest.importorskip("milvus_lite", reason="milvus-lite (embedded Milvus) is not available on this platform")
 
 from corpus.document import Chunk  # noqa: E402
-from embeddings.stores.milvus import MilvusStore, filter_expression, passage_row_id  # noqa: E402
-from embeddings.stores import PassageFilter, copy_store  # noqa: E402
-from embeddings.stores.faiss import IndexMismatchError, VectorIndex  # noqa: E402
+from embeddings.stores import (  # noqa: E402
+    IndexMismatchError,  # noqa: E402
+    PassageFilter,
+    copy_store,
+)
+from embeddings.stores.faiss import FaissStore  # noqa: E402
+from embeddings.stores.milvus import MilvusStore, passage_row_id  # noqa: E402
+from embeddings.stores.milvus_client import filter_expression  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CHUNKING = {"max_tokens": 200, "overlap_tokens": 40}
@@ -195,25 +200,24 @@ def test_bad_input_is_refused_clearly(store, faiss_index):
 
 def test_faiss_filter_survives_commit_and_reopen(tmp_path, faiss_index, seed_query_vectors):
     """The FAISS store filters the same way after a round trip (filters read documents, not files)."""
-    idx = VectorIndex.create(tmp_path / "f", model=faiss_index.manifest["model"]["name"],
+    idx = FaissStore.create(tmp_path / "f", model=faiss_index.manifest["model"]["name"],
                              fingerprint=faiss_index.manifest["model"]["fingerprint"],
                              probe=faiss_index.manifest["model"]["probe"], dim=faiss_index.dim,
                              chunking=faiss_index.manifest["chunking"])
     copy_store(faiss_index, idx)
-    again = VectorIndex.open(tmp_path / "f")
+    again = FaissStore.open(tmp_path / "f")
     flt = PassageFilter(sources=("QĐND",))
     assert again.search(seed_query_vectors, 5, filter=flt) == faiss_index.search(seed_query_vectors, 5, filter=flt)
 
 
 def test_store_is_chosen_by_the_uri(tmp_path, encoder):
     from embeddings.stores import open_store
-    from qa import QAConfig
 
     create = dict(model=encoder.name, fingerprint=encoder.fingerprint, probe=encoder.probe_vector,
                   dim=encoder.dim, chunking=CHUNKING)
-    assert isinstance(open_store(QAConfig(index_dir=tmp_path / "f"), **create), VectorIndex)
-    m = open_store(QAConfig(vector_store_uri=str(tmp_path / "sub" / "m.db"), vector_store_collection="c"), **create)
+    assert isinstance(open_store(index_dir=tmp_path / "f", **create), FaissStore)
+    m = open_store(index_dir=tmp_path / "f", uri=str(tmp_path / "sub" / "m.db"), collection="c", **create)
     assert isinstance(m, MilvusStore) and (tmp_path / "sub" / "m.db").exists() and len(m) == 0
     m.close()
     with pytest.raises(ValueError, match="vector_store_uri must be"):
-        open_store(QAConfig(vector_store_uri="milvus.example.org"), **create)
+        open_store(index_dir=None, uri="milvus.example.org", **create)

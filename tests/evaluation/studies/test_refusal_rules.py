@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from evaluation.datasets import DEFAULT_UNANSWERABLE, load_unanswerable
 from evaluation.studies.refusal_rules import (
     RULES,
     Case,
@@ -9,7 +10,6 @@ from evaluation.studies.refusal_rules import (
     anchors,
     measure,
 )
-from evaluation.datasets import DEFAULT_UNANSWERABLE, load_unanswerable
 
 
 def test_anchors_are_the_names_and_numbers_of_the_question():

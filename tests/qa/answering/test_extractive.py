@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from evaluation.datasets import DEFAULT_UNANSWERABLE, load_unanswerable
 from qa.answering.question_type import answer_span, answer_type
 from qa.answering.relevance import calibrate
-from evaluation.datasets import DEFAULT_UNANSWERABLE, load_unanswerable
 
 
 @pytest.mark.parametrize("question,kind", [

@@ -8,12 +8,11 @@ import bm25s
 import numpy as np
 import pytest
 
-from embeddings.stores import ann
-from embeddings.stores import copy_store
 from benchmarks.common import SEED_QUESTIONS
 from benchmarks.sources import synthetic_index
-from qa import Pipeline, QAConfig
+from embeddings.stores import ann, copy_store
 from evaluation.datasets import load_qa_set
+from qa import Pipeline, QAConfig
 from qa.retrieval.base import Query
 from qa.retrieval.dense import SentenceChannel
 from qa.retrieval.lexical import K1, B, LexicalChannel

@@ -12,7 +12,6 @@ from qa.retrieval.aliases import AliasTable, load_aliases
 from qa.retrieval.fusion import RRF_K, lexical_weight, rrf, weighted
 from qa.retrieval.rescoring import drop_near_duplicates, shingles
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # --------------------------------------------------------------------------- aliases

@@ -7,9 +7,9 @@ import faiss
 import numpy as np
 import pytest
 
-from embeddings.stores import ann
 from benchmarks.common import SEED_QUESTIONS
 from benchmarks.sources import synthetic_index
+from embeddings.stores import ann
 from qa.retrieval.dense import SentenceChannel
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from corpus.normalize import fold_diacritics
 from qa.text.language import detect_language
-
 
 
 @pytest.mark.parametrize("text", [
