@@ -19,7 +19,7 @@ How an answer is found (the standard start/end-logits method of SQuAD 2.0 reader
   over all windows. When no margin exceeds ``min_margin`` (``QAConfig.reader_min_margin``,
   0.0 by default: the span must beat "no answer"), the answer is the refusal of
   :mod:`~qa.answering.extractive` (``found=False``). A user calibrates ``min_margin`` on their
-  data with ``python -m evaluation --answerer reader``: higher refuses more.
+  data with ``python -m evaluation --dev DIR --answerer reader``: higher refuses more.
 
 Why not ``transformers.pipeline("question-answering")``: it turns the null score into an empty
 answer only when it wins and does not return the margin, which the refusal threshold needs, and
@@ -38,8 +38,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import QAConfig
 from ..retrieval.base import Query
 from ..types import Answer, Passage
+from .base import Answerer
 from .extractive import ScoredSentence, compose
 from .local_model import LocalModel
 
@@ -72,7 +74,7 @@ class Span:
         return self.score - self.null
 
 
-def best_span(start_logits, end_logits, context: np.ndarray, max_answer_tokens: int,
+def best_span(start_logits: np.ndarray, end_logits: np.ndarray, context: np.ndarray, max_answer_tokens: int,
               cls_index: int = 0) -> Span | None:
     """The best span ``start[i] + end[j]`` with ``i <= j < i + max_answer_tokens`` and both i and
     j passage tokens (``context`` is a boolean mask), against the null score
@@ -106,7 +108,7 @@ def _widen(text: str, a: int, b: int) -> tuple[int, int]:
     return a, b
 
 
-class ReaderAnswerer(LocalModel):
+class ReaderAnswerer(LocalModel, Answerer):
     """Answers with the span a reading-comprehension model finds in the retrieved passages.
 
     ``model`` is a transformers ``AutoModelForQuestionAnswering`` folder or a Hugging Face id
@@ -130,14 +132,14 @@ class ReaderAnswerer(LocalModel):
         self.max_answer_tokens = int(max_answer_tokens)
 
     @classmethod
-    def from_config(cls, config) -> ReaderAnswerer:
+    def from_config(cls, config: QAConfig) -> ReaderAnswerer:
         if not config.reader_model:
             raise ValueError("answerer='reader' needs reader_model: a question-answering model id or folder "
                              "(e.g. deepset/xlm-roberta-base-squad2)")
         return cls(config.reader_model, device=config.reader_device, min_margin=config.reader_min_margin,
                    max_answer_tokens=config.reader_max_answer_tokens)
 
-    def _check(self, tokenizer) -> None:
+    def _check(self, tokenizer: object) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise RuntimeError(f"reader model {self.model_id!r} needs a fast tokenizer (character offsets)")
 

@@ -255,7 +255,7 @@ def test_kill_python_m_qa_index_then_reindex(tmp_path, encoder, dev_set):
                                  ensure_ascii=False) + "\n")
     index_dir = tmp_path / "index"
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    code = ("import sys, qa.pipeline; qa.pipeline.COMMIT_EVERY = 8; from qa.cli import main; "
+    code = ("import sys, qa.indexing; qa.indexing.COMMIT_EVERY = 8; from qa.cli import main; "
             "sys.exit(main(sys.argv[1:]))")
     proc = subprocess.Popen([sys.executable, "-c", code, "index", "--index", str(index_dir), str(feed)],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

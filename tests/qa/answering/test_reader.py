@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from qa import Pipeline, QAConfig
-from qa.answering.extractive import NOT_FOUND
 from qa.answering.reader import MAX_SEQ_TOKENS, ReaderAnswerer, best_span
+from qa.answering.relevance import NOT_FOUND
 from qa.types import Passage
 
 QUESTIONS = [
@@ -239,14 +239,15 @@ def test_eval_harness_evaluates_the_reader(tiny_reader_dir, encoder, tmp_path, c
 
 
 def test_app_offers_the_reader_from_the_environment(tiny_reader_dir, bundled_pipeline, monkeypatch):
-    import app
+    from webapp import handlers as app
+    from webapp.handlers import Backends
 
     monkeypatch.delenv("QA_READER_MODEL", raising=False)
-    assert app.reader_config() is None
+    assert "reader" not in Backends.from_env().configs
     monkeypatch.setenv("QA_READER_MODEL", str(tiny_reader_dir))
-    cfg = app.reader_config()
+    cfg = Backends.from_env().configs["reader"]
     assert (cfg.answerer, cfg.reader_model) == ("reader", str(tiny_reader_dir))
-    be = app.Backends(pipe=bundled_pipeline, reader=cfg.with_(reader_min_margin=ALWAYS))
+    be = Backends(pipe=bundled_pipeline, reader=cfg.with_(reader_min_margin=ALWAYS))
     assert be.names == ["extractive", "reader"]
     pipe = be.get("reader")
     assert pipe is not bundled_pipeline and pipe.index is bundled_pipeline.index and pipe.answerer.name == "reader"
