@@ -77,7 +77,7 @@ def scale(sizes: list[int], n_questions: int, data: Path, precision: str = "auto
         calls = {"dense": r.dense.search, "bm25": r.lexical.search, "sentence": r.sentences.search, "run": r.run}
         for qq in queries:
             for name, fn in calls.items():
-                qq.terms.clear()
+                qq.forget_analysis()
                 t = time.perf_counter()
                 fn(qq, pipe.config.top_k if name == "run" else r.candidates)
                 prof[name].append((time.perf_counter() - t) * 1000)
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="torch intra-op threads for the query embedding (default: torch's own)")
     ap.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="encoder precision of the query embedding (default: %(default)s)")
-    
+
     add_dev_option(ap)
     ap.add_argument("--out", type=Path, default=Path("bench-results") / "scale.json", help="JSON output (default %(default)s)")
     args = ap.parse_args(argv)

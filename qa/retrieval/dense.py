@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from embeddings.stores import VectorStore
@@ -143,7 +145,7 @@ class SentenceChannel:
         if self._version != len(self.index.passages):
             self.refresh()
 
-    def best(self, query: Query, pids) -> dict[int, float]:
+    def best(self, query: Query, pids: Iterable[int]) -> dict[int, float]:
         """Exact best sentence cosine of each of ``pids`` that has sentence vectors."""
         stored = self.index.sentence_vectors
         pids = [p for p in pids if len(stored.get(p, ()))]

@@ -36,7 +36,7 @@ from ..text.analysis import EN_STOP, VI_STOP
 from .aliases import AliasTable
 from .base import Query, Ranking
 
-__all__ = ["LexicalChannel", "passage_terms", "query_terms", "has_diacritics"]
+__all__ = ["LexicalChannel", "passage_terms", "query_terms", "has_diacritics", "terms_of"]
 
 _SYL = re.compile(r"\w+", re.U)
 _NAME = re.compile(r"\b[A-ZĐ][\w'-]*|\b\w*\d\w*", re.U)
@@ -87,6 +87,13 @@ def query_terms(query: Query, aliases: AliasTable) -> list[str]:
     compounds = ["_".join(p) for p in (_SYL.findall(w.lower()) for w in _word_tokenize()(text)) if len(p) > 1]
     compounds = [c for c in compounds if not all(fold_diacritics(p) in VI_STOP for p in c.split("_"))]
     return syl + compounds + alias
+
+
+def terms_of(query: Query, aliases: AliasTable) -> list[str]:
+    """``query``'s lexical terms (:func:`query_terms`), computed once and kept on the query."""
+    if query.lexical_terms is None:
+        query.lexical_terms = query_terms(query, aliases)
+    return query.lexical_terms
 
 
 class LexicalChannel:
@@ -236,9 +243,7 @@ class LexicalChannel:
     def scores(self, query: Query) -> np.ndarray:
         """BM25 score of every passage (aligned with :attr:`ids`)."""
         self._ensure()
-        terms = query.terms.get("lexical")
-        if terms is None:
-            terms = query.terms["lexical"] = query_terms(query, self.aliases)
+        terms = terms_of(query, self.aliases)
         if self._bm25 is None or not terms:
             return np.zeros(len(self._ids), dtype=np.float32)
         vocab = self._bm25.vocab_dict

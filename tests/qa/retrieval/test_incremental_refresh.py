@@ -71,7 +71,7 @@ def assert_same_results(pipe: Pipeline, questions: list[str]) -> None:
         q, q_ref = pipe.query(text), pipe.query(text)
         scores = inc.lexical.scores(q)
         assert np.array_equal(scores, ref.lexical.scores(q_ref))
-        known = [t for t in q.terms["lexical"] if t in lib.vocab_dict]
+        known = [t for t in q.lexical_terms if t in lib.vocab_dict]
         if known:
             assert np.array_equal(scores, lib.get_scores(known))
         assert inc.sentences.search(q, 20) == ref.sentences.search(q_ref, 20)

@@ -179,7 +179,7 @@ def test_query_without_diacritics_finds_the_geneva_article_by_bm25(bundled_pipel
     # ranked by BM25; the dense cosine rides along for the relevance gate
     assert set(passages[0].scores) == {"bm25", "dense"} and passages[0].scores["bm25"] > 0
     assert passages[0].score == passages[0].scores["bm25"] and -1 <= passages[0].scores["dense"] <= 1
-    assert all(t.startswith(("~", "@")) for t in q.terms["lexical"])  # folded syllables and aliases
+    assert all(t.startswith(("~", "@")) for t in q.lexical_terms)  # folded syllables and aliases
     assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
 
 
@@ -190,7 +190,7 @@ def test_english_names_find_the_transliterated_article_through_aliases(bundled_p
     passages = _retriever(pipe, "bm25").run(q, 5)
     assert passages[0].doc_id == bundled_docs["003"].id
     geneva = _one_token(pipe.retriever.lexical.aliases, "Geneva")
-    assert geneva in q.terms["lexical"]
+    assert geneva in q.lexical_terms
     # 003 writes Geneva only as "Giơ-ne-vơ": the match is the alias token, not the word
     top_terms = pipe.index.passages[passages[0].id].extra["terms"]
     assert geneva in top_terms and "~geneva" not in top_terms
@@ -200,7 +200,7 @@ def test_english_names_find_the_transliterated_article_through_aliases(bundled_p
     alone = pipe.query("Geneva")
     assert _retriever(pipe, "bm25").run(alone, 5)[0].doc_id == bundled_docs["003"].id
     alone_plain = pipe.query("Geneva")
-    alone_plain.terms["lexical"] = ["~geneva"]
+    alone_plain.lexical_terms = ["~geneva"]
     assert _retriever(pipe, "bm25").run(alone_plain, 5) == []
 
 
