@@ -21,7 +21,6 @@ import pytest
 from qa import QAConfig
 from qa.answering import make_answerer
 from qa.answering.citations import CitationVerifier
-from qa.answering.extractive import NOT_FOUND
 from qa.answering.generative import (
     GenerativeAnswerer,
     OpenAICompatibleGenerator,
@@ -30,6 +29,7 @@ from qa.answering.generative import (
     parse_markers,
     repair_markers,
 )
+from qa.answering.relevance import NOT_FOUND
 
 QUESTION_VI = "Ông Kerry gặp ông Putin ở đâu?"
 QUESTION_EN = "Where did Kerry meet Putin in December?"
@@ -39,7 +39,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 - http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        self.server.requests.append({"path": self.path, "headers": dict(self.headers), "body": json.loads(body)})
+        headers = {k.lower(): v for k, v in self.headers.items()}  # HTTP header names are case-insensitive
+        self.server.requests.append({"path": self.path, "headers": headers, "body": json.loads(body)})
         status, content = self.server.queue.pop(0) if self.server.queue else self.server.reply
         if status == 200 and json.loads(body).get("stream"):
             self._stream(content)
@@ -87,7 +88,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class FakeServer:
     """A real HTTP server speaking the chat.completions protocol (whole replies, or server-sent
-    events when the request asks ``"stream": true``). Answers every POST with ``reply`` = (HTTP status, completion text); records requests."""
+    events when the request asks ``"stream": true``). Answers every POST with ``reply`` = (HTTP status,
+    completion text); records requests."""
 
     def __init__(self):
         self.httpd = HTTPServer(("127.0.0.1", 0), _Handler)
@@ -126,7 +128,7 @@ def server(request):
 
 @pytest.fixture
 def answerer(server, bundled_pipeline):
-    gen = OpenAICompatibleGenerator(server.url, model="test-model", timeout=10)
+    gen = OpenAICompatibleGenerator(server.url, model="test-model", timeout=10, max_retries=0)
     return GenerativeAnswerer(gen, fallback=bundled_pipeline.answerer)
 
 
@@ -208,29 +210,41 @@ def test_server_error_falls_back(server, answerer, bundled_pipeline):
 
 def test_server_error_message_names_the_url(server):
     server.reply("model exploded", status=500)
-    gen = OpenAICompatibleGenerator(server.url, model="m")
+    gen = OpenAICompatibleGenerator(server.url, model="m", max_retries=0)
     with pytest.raises(RuntimeError, match=re.escape(server.url + "/chat/completions") + ".*500"):
         gen.generate([{"role": "user", "content": "hi"}], 8)
+
+
+def test_a_failed_request_is_retried(server):
+    """A server still loading its model (503) gets a second request; what it answers then counts."""
+    server.httpd.queue.append((503, "loading"))
+    server.reply("Moskva [1].")
+    gen = OpenAICompatibleGenerator(server.url, model="m", max_retries=1)
+    assert gen.generate([{"role": "user", "content": "hi"}], 8) == "Moskva [1]."
+    assert len(server.requests) == 2
+    server.httpd.queue.append((503, "loading"))
+    assert "".join(gen.stream([{"role": "user", "content": "hi"}], 8)) == "Moskva [1]."
+    assert len(server.requests) == 4
 
 
 def test_unreachable_server_is_a_clear_error():
     srv = HTTPServer(("127.0.0.1", 0), _Handler)  # bind a port, then free it: nobody listens
     port = srv.server_address[1]
     srv.server_close()
-    gen = OpenAICompatibleGenerator(f"http://127.0.0.1:{port}/v1", timeout=5)
+    gen = OpenAICompatibleGenerator(f"http://127.0.0.1:{port}/v1", timeout=5, max_retries=0)
     with pytest.raises(RuntimeError, match=f"127.0.0.1:{port}"):
         gen.generate([{"role": "user", "content": "hi"}], 8)
 
 
 def test_request_holds_passages_question_and_language(server, answerer, bundled_pipeline, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    answerer.generator = OpenAICompatibleGenerator(server.url, model="test-model")
+    answerer.generator = OpenAICompatibleGenerator(server.url, model="test-model", max_retries=0)
     server.reply("Moskva [1].")
     q, passages = _retrieve(bundled_pipeline, QUESTION_VI)
     answerer.run(q, passages)
     req = server.requests[-1]
     assert req["path"] == "/v1/chat/completions"
-    assert req["headers"].get("Authorization") == "Bearer sk-test"
+    assert req["headers"].get("authorization") == "Bearer sk-test"
     body = req["body"]
     assert body["model"] == "test-model" and body["temperature"] == 0 and body["max_tokens"] > 0
     system, user = body["messages"][0]["content"], body["messages"][-1]["content"]
@@ -341,14 +355,14 @@ def test_adjacent_marker_groups_merge_and_dedupe(bundled_pipeline):
 def test_streamed_answer_over_sse(server, answerer, bundled_pipeline, monkeypatch):
     monkeypatch.setenv("QA_GENERATOR_API_KEY", "sk-stream")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-other")
-    answerer.generator = OpenAICompatibleGenerator(server.url, model="test-model")
+    answerer.generator = OpenAICompatibleGenerator(server.url, model="test-model", max_retries=0)
     reply = "Ông Kerry gặp ông Putin ở Moskva hôm 15/12 [1]. Cuộc họp kéo dài 3 giờ đồng hồ [1]."
     server.reply(reply)
     q, passages = _retrieve(bundled_pipeline, QUESTION_VI)
     parts = list(answerer.stream(q, passages))
     req = server.requests[-1]
     assert req["body"]["stream"] is True and req["body"]["model"] == "test-model"
-    assert req["headers"].get("Authorization") == "Bearer sk-stream"  # QA_GENERATOR_API_KEY wins
+    assert req["headers"].get("authorization") == "Bearer sk-stream"  # QA_GENERATOR_API_KEY wins
     assert req["body"]["messages"] == build_messages(q, passages)
     assert server.httpd.streamed[-1] > 10  # the reply went out in many events
     partial, final = parts[:-1], parts[-1]
