@@ -38,7 +38,7 @@ MIN_LATIN_SHARE = 0.5
 class QuestionError(ValueError):
     """A question the pipeline does not accept. ``kind``: "empty", "too-long" or "language"."""
 
-    def __init__(self, kind: str, en: str, vi: str):
+    def __init__(self, kind: str, en: str, vi: str) -> None:
         self.kind = kind
         self.messages = {"en": en, "vi": vi}
         super().__init__(f"{en} / {vi}")
@@ -55,17 +55,18 @@ def _latin_share(text: str) -> float:
     return sum(unicodedata.name(c, "").startswith("LATIN") for c in letters) / len(letters)
 
 
-def validate_question(question: object) -> str:
-    """The question normalized (NFC, stripped), or :class:`QuestionError`."""
+def validate_question(question: object, *, max_chars: int = MAX_QUESTION_CHARS) -> str:
+    """The question normalized (NFC, stripped), or :class:`QuestionError`. ``max_chars``: a
+    stricter length limit for one interface (the chat's box, :mod:`webapp.handlers`)."""
     if not isinstance(question, str) or not any(c.isalnum() for c in question):
         raise QuestionError("empty", "the question is empty; please type a question",
                             "câu hỏi trống; vui lòng nhập câu hỏi")
     text = normalize_text(question).strip()
-    if len(text) > MAX_QUESTION_CHARS:
+    if len(text) > max_chars:
         raise QuestionError(
             "too-long",
-            f"the question is too long ({len(text):,} characters; at most {MAX_QUESTION_CHARS:,})",
-            f"câu hỏi quá dài ({len(text):,} ký tự; tối đa {MAX_QUESTION_CHARS:,})")
+            f"the question is too long ({len(text):,} characters; at most {max_chars:,})",
+            f"câu hỏi quá dài ({len(text):,} ký tự; tối đa {max_chars:,})")
     if _latin_share(text) < MIN_LATIN_SHARE:
         raise QuestionError(
             "language", "only questions in Vietnamese or English are supported",

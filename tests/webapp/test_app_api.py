@@ -21,11 +21,12 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def app_url(bundled_pipeline, one_torch_thread):
     """The app over the bundled-articles index, served on a free local port."""
-    import app
+    from webapp.handlers import Backends
+    from webapp.layout import build_app, launch_options
 
-    demo = app.build_app(app.Backends(pipe=bundled_pipeline)).queue()
+    demo = build_app(Backends(pipe=bundled_pipeline)).queue()
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                            quiet=True, **app.launch_options())
+                            quiet=True, **launch_options())
     yield url
     demo.close()
 

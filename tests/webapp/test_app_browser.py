@@ -48,14 +48,15 @@ def app_pipe(bundled_pipeline, encoder, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app_url(app_pipe, one_torch_thread):
-    import app
+    from webapp.handlers import Backends
+    from webapp.layout import build_app, launch_options
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    demo = app.build_app(app.Backends(pipe=app_pipe)).queue()
+    demo = build_app(Backends(pipe=app_pipe)).queue()
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                            **app.launch_options())
+                            **launch_options())
     yield url
     demo.close()
 
