@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ def ann_bench(n: int, sizes: list[int] | None, n_queries: int, data: Path, persi
     x = standin_vectors(seeds, n)
     res["standin_s"] = time.perf_counter() - t
 
-    def timed_search(index, k=10):
+    def timed_search(index: object, k: int = 10) -> tuple[list[float], list]:
         index.search(queries[:1], k)
         lat, found = [], []
         for q in queries:
@@ -77,7 +78,7 @@ def ann_bench(n: int, sizes: list[int] | None, n_queries: int, data: Path, persi
             found.append(ids[0])
         return lat, found
 
-    def compare(m, flat, build):
+    def compare(m: int, flat: object, build: Callable[[], object]) -> None:
         """Exact vs IVF at m vectors: latency, recall@10, an nprobe sweep."""
         lat_e, exact = timed_search(flat)
         t = time.perf_counter()
@@ -95,7 +96,8 @@ def ann_bench(n: int, sizes: list[int] | None, n_queries: int, data: Path, persi
         res["sizes"][str(m)] = {"nlist": p.nlist, "nprobe": p.nprobe, "exact_p50_ms": percentile(lat_e, 50),
                                 "exact_p95_ms": percentile(lat_e, 95), "ivf_p50_ms": percentile(lat_a, 50),
                                 "ivf_p95_ms": percentile(lat_a, 95), "ivf_build_s": build_s, "recall_at_10": recall,
-                                "flat_bytes_per_passage": faiss.serialize_index(flat).size / m if m <= 200_000 else 4 * x.shape[1],
+                                "flat_bytes_per_passage": (faiss.serialize_index(flat).size / m if m <= 200_000
+                                                           else 4 * x.shape[1]),
                                 "uses_ivf": ann.use_ann(m), "nprobe_sweep": sweep}
         if sweep:
             ivf.nprobe = p.nprobe
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=ints, default=[50_000, 100_000, 200_000, 500_000])
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--no-persist", action="store_true", help="skip commit and reopen")
-    
+
     add_dev_option(ap)
     ap.add_argument("--out", type=Path, default=Path("bench-results") / "ann.json", help="JSON output (default %(default)s)")
     args = ap.parse_args(argv)

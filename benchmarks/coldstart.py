@@ -64,7 +64,8 @@ def coldstart_table(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks coldstart", description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=Path("bench-results") / "coldstart.json", help="JSON output (default %(default)s)")
+    ap.add_argument("--out", type=Path, default=Path("bench-results") / "coldstart.json",
+                    help="JSON output (default %(default)s)")
     args = ap.parse_args(argv)
     r = coldstart(args.runs)
     return report(r, coldstart_table(r), args.out)

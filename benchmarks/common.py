@@ -19,7 +19,8 @@ SEED_QUESTIONS = [
     "Ông Kerry gặp ông Putin ở đâu?", "Where did Kerry and Lavrov meet in August 2016?",
     "Cuộc họp giữa Putin và Kerry ở Moscow kéo dài bao lâu?", "Who is the spokesman of the Russian Defence Ministry?",
     "Tình báo Mỹ ước tính có bao nhiêu người Nga chiến đấu cho IS?", "How many humanitarian workers have been killed in Syria?",
-    "Các cuộc không kích ở Raqqa và Aleppo đã giết chết bao nhiêu người?", "Who did US Defense Secretary Ash Carter talk to by phone?",
+    "Các cuộc không kích ở Raqqa và Aleppo đã giết chết bao nhiêu người?",
+    "Who did US Defense Secretary Ash Carter talk to by phone?",
 ]
 
 

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--int8", action="store_true", help="also time a dynamically int8-quantized encoder")
     ap.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="encoder precision of the indexing pipeline (default: %(default)s)")
-    
+
     add_dev_option(ap)
     ap.add_argument("--out", type=Path, default=Path("bench-results") / "ingest.json", help="JSON output (default %(default)s)")
     args = ap.parse_args(argv)

@@ -27,9 +27,16 @@ import gc
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from corpus.document import Document
+    from embeddings.stores import VectorStore
+    from qa.pipeline import Pipeline
+    from qa.retrieval import Retriever
 
 from .common import (
     SEED_QUESTIONS,
@@ -42,7 +49,7 @@ from .common import (
 from .sources import real_sources, synthetic_index
 
 
-def main_rebuild(index) -> dict[str, float]:
+def main_rebuild(index: VectorStore) -> dict[str, float]:
     """Seconds of the refresh before incremental updates (main at 1e7c909^): BM25 from the term
     strings with ``bm25s.BM25.index`` and the rescoring IDFs by a set per passage; the sentence
     search rebuilt from every stored sentence vector (flat, or IVF trained again)."""
@@ -70,7 +77,7 @@ def main_rebuild(index) -> dict[str, float]:
 
 
 @contextmanager
-def measured_refresh(retriever, full: bool) -> Iterator[dict[str, float]]:
+def measured_refresh(retriever: Retriever, full: bool) -> Iterator[dict[str, float]]:
     """Within the block, each channel's refresh accumulates its seconds into the yielded dict
     (``lexical_s``, ``sentence_s``); with ``full`` the retriever's refresh rebuilds everything.
     Instance wrappers, removed on exit."""
@@ -79,7 +86,7 @@ def measured_refresh(retriever, full: bool) -> Iterator[dict[str, float]]:
     sink: dict[str, float] = {}
     channels = (("lexical_s", retriever.lexical), ("sentence_s", retriever.sentences))
     for name, channel in channels:
-        def wrapped(*a, _f=channel.refresh, _name=name, **k):
+        def wrapped(*a: object, _f: Callable = channel.refresh, _name: str = name, **k: object) -> object:
             t = time.perf_counter()
             try:
                 return _f(*a, **k)
@@ -96,7 +103,7 @@ def measured_refresh(retriever, full: bool) -> Iterator[dict[str, float]]:
             channel.__dict__.pop("refresh", None)
 
 
-def add_and_ask(pipe, doc, question: str, full: bool) -> dict:
+def add_and_ask(pipe: Pipeline, doc: Document, question: str, full: bool) -> dict:
     """Add ``doc`` and ask ``question``: seconds until the answer, and where they went."""
     with measured_refresh(pipe.retriever, full) as channels:
         t = time.perf_counter()
@@ -108,7 +115,8 @@ def add_and_ask(pipe, doc, question: str, full: bool) -> dict:
             **{f"{k}_s": v for k, v in report.timings.items()}, **{f"refresh_{k}": v for k, v in channels.items()}}
 
 
-def remove(pipe, doc_id: str, full: bool) -> dict:
+def remove(pipe: Pipeline, doc_id: str, full: bool) -> dict:
+    """Remove ``doc_id``: seconds, and the channels' refresh."""
     with measured_refresh(pipe.retriever, full) as channels:
         t = time.perf_counter()
         pipe.remove(doc_id)
@@ -116,7 +124,7 @@ def remove(pipe, doc_id: str, full: bool) -> dict:
     return {"total_s": total, **{f"refresh_{k}": v for k, v in channels.items()}}
 
 
-def term_bytes(index) -> int:
+def term_bytes(index: VectorStore) -> int:
     """Bytes of the passages' term lists: the lists and each distinct string object once."""
     seen: set[int] = set()
     total = 0

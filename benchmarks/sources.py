@@ -4,13 +4,21 @@ bundled articles, copied (with perturbed vectors) up to any size."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from embeddings.encoder import Encoder
+    from embeddings.stores import VectorStore
+    from embeddings.stores.faiss import FaissStore
+    from evaluation.datasets import QASet
+    from qa.pipeline import Pipeline
 
 import numpy as np
 
 __all__ = ["dev_questions", "real_sources", "synthetic_index"]
 
 
-def real_sources(data: Path, encoder=None):
+def real_sources(data: Path, encoder: Encoder | None = None) -> tuple[QASet, Pipeline, Pipeline]:
     """The real material the generated indexes are made of: the QA set, the pipeline over
     its contexts (the cached index of ``python -m evaluation``) and the bundled-corpus index."""
     from corpus import load_bundled
@@ -25,7 +33,7 @@ def real_sources(data: Path, encoder=None):
     return qa_set, dev, bundled
 
 
-def synthetic_index(sources: list, n: int, *, noise: float = 0.025, seed: int = 0):
+def synthetic_index(sources: list[VectorStore], n: int, *, noise: float = 0.025, seed: int = 0) -> FaissStore:
     """An in-memory index of ``n`` passages made of the real passages of ``sources``.
 
     Copy 0 of every real passage is the passage itself (text, BM25 terms, sentence spans,
@@ -71,7 +79,7 @@ def synthetic_index(sources: list, n: int, *, noise: float = 0.025, seed: int = 
     return big
 
 
-def dev_questions(qa_set, n: int) -> list[tuple[str, tuple[str, ...]]]:
+def dev_questions(qa_set: QASet, n: int) -> list[tuple[str, tuple[str, ...]]]:
     """``n`` questions of the QA set, Vietnamese and English alternating, with gold answers."""
     out = []
     for q in qa_set.questions:

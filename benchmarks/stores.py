@@ -34,6 +34,10 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from embeddings.stores.milvus import MilvusStore
 
 import numpy as np
 
@@ -163,7 +167,7 @@ def _where(kind: str, work: Path) -> Path:
     return work / (kind + (".db" if kind.startswith("milvus") else ""))
 
 
-def _wait_for_index(store, timeout: float = 600) -> float:
+def _wait_for_index(store: MilvusStore, timeout: float = 600) -> float:
     """Milvus builds its vector index in the background after loading: wait until every row is
     indexed so that query timings measure the index, not brute force over pending rows."""
     t0 = time.perf_counter()
@@ -254,7 +258,7 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks stores", description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="stand-in passages (default 100000)")
     ap.add_argument("--queries", type=int, default=200, help="dev-set questions to time (default 200)")

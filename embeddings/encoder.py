@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, Mapping, Sequence, get_args
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -46,7 +47,7 @@ E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
 class Encoder:
     """Embeds queries and passages with the right prompts; vectors are L2-normalized float32."""
 
-    model: "object"  # sentence_transformers.SentenceTransformer
+    model: object  # sentence_transformers.SentenceTransformer
     name: str
     query_prompt: str = ""
     passage_prompt: str = ""
@@ -57,7 +58,7 @@ class Encoder:
     def __post_init__(self) -> None:
         self.precision = resolve_precision(self.precision, str(getattr(self.model, "device", "cpu")))
 
-    def with_precision(self, precision: str) -> "Encoder":
+    def with_precision(self, precision: str) -> Encoder:
         """The same model (shared, not copied) encoding at ``precision``."""
         return replace(self, precision=precision)
 
@@ -71,7 +72,8 @@ class Encoder:
         return int(self.model.max_seq_length)
 
     @property
-    def tokenizer(self):
+    def tokenizer(self) -> object:
+        """The model's (transformers) tokenizer."""
         return self.model.tokenizer
 
     def count_tokens(self, text: str) -> int:

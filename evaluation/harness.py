@@ -34,6 +34,11 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from embeddings.encoder import Encoder
+    from qa.pipeline import Pipeline
 
 from corpus.document import Document
 from corpus.normalize import normalize_text
@@ -84,8 +89,8 @@ def eval_index_dir(qa: QASet, config: QAConfig, precision: str | None = None) ->
     return cache_dir() / "eval-indexes" / f"{qa.name}-{digest}"
 
 
-def build_pipeline(qa: QASet, config=None, *, encoder=None, cache: bool = True, rebuild: bool = False,
-                   progress: bool = True):
+def build_pipeline(qa: QASet, config: QAConfig | None = None, *, encoder: Encoder | None = None, cache: bool = True,
+                   rebuild: bool = False, progress: bool = True) -> tuple[Pipeline, dict]:
     """A pipeline whose index holds exactly the contexts of ``qa``; returns (pipeline, index info).
 
     ``cache=True`` keeps the index under :func:`eval_index_dir` (reused when it matches,
@@ -142,7 +147,7 @@ def build_pipeline(qa: QASet, config=None, *, encoder=None, cache: bool = True, 
     return pipe, info
 
 
-def _drop_rechunked(pipe, docs: Sequence[Document]) -> list[str]:
+def _drop_rechunked(pipe: Pipeline, docs: Sequence[Document]) -> list[str]:
     """Remove from a cached index the documents the current chunker splits differently.
 
     The cache key cannot see code changes (chunking, sentence splitting, what is stored per
@@ -170,14 +175,14 @@ def _drop_rechunked(pipe, docs: Sequence[Document]) -> list[str]:
     return changed
 
 
-def method_pipeline(base, method: str):
+def method_pipeline(base: Pipeline, method: str) -> Pipeline:
     """A pipeline with retrieval ``method`` over the index and encoder of ``base`` (no re-embedding)."""
     from qa.pipeline import Pipeline
 
     return Pipeline(base.config.with_(retrieval=method), encoder=base.encoder, index=base.index)
 
 
-def prepare_queries(base, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> list:
+def prepare_queries(base: Pipeline, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> list:
     """``base.query(t)`` for every text, with the embeddings computed in batches.
 
     Batching makes the retrieval part several times faster on CPU. The first text is also
@@ -206,10 +211,10 @@ def prepare_queries(base, texts: Sequence[str], *, batch_size: int = 64, progres
     return out
 
 
-def run_eval(base, qa: QASet, methods: Sequence[str] = METHODS, *, answers: bool = True,
+def run_eval(base: Pipeline, qa: QASet, methods: Sequence[str] = METHODS, *, answers: bool = True,
              limit: int | None = None, languages: Sequence[str] = LANGUAGES, depth: int = RANK_DEPTH,
              factory: Callable[[object, str], object] | None = None, progress: bool = True,
-             unanswerable: Sequence[UnanswerableQuestion] = (), bundled_base=None) -> dict:
+             unanswerable: Sequence[UnanswerableQuestion] = (), bundled_base: Pipeline | None = None) -> dict:
     """Evaluate every method in ``methods`` on ``qa`` with the index of ``base``.
 
     ``base`` is a pipeline whose index holds the documents of ``qa`` (see :func:`build_pipeline`);
@@ -267,7 +272,8 @@ def run_eval(base, qa: QASet, methods: Sequence[str] = METHODS, *, answers: bool
     return {"meta": meta, "results": results}
 
 
-def _eval_method(pipe, method: str, items, queries, doc_of, passage_doc, languages, *, answers: bool,
+def _eval_method(pipe: Pipeline, method: str, items: list, queries: dict, doc_of: dict, passage_doc: dict,
+                 languages: Sequence[str], *, answers: bool,
                  depth: int, progress: bool) -> list[dict]:
     from tqdm.auto import tqdm
 

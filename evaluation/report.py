@@ -60,8 +60,8 @@ def _markdown(results: dict) -> str:
         f"git: {git.get('commit') or 'no commit'}{' (dirty)' if git.get('dirty') else ''}",
         f"- data: {m['data']['path']}: {m['data']['contexts']} contexts, {m['data']['questions_used']} of "
         f"{m['data']['questions']} questions; index: {m['index']['passages']} passages",
-        f"- answers: {'yes (' + m.get('config', {}).get('answerer', 'extractive') + ')' if m['answers'] else 'no (retrieval only)'}"
-        f"; wall time {m['seconds']} s"
+        "- answers: " + (f"yes ({m.get('config', {}).get('answerer', 'extractive')})" if m["answers"] else "no (retrieval only)")
+        + f"; wall time {m['seconds']} s"
         + (f"; index {m['index'].get('build_seconds')} s ({'cached' if m['index'].get('cached') else 'built'})"
            if "build_seconds" in m["index"] else ""),
         "",

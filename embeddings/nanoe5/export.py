@@ -75,7 +75,7 @@ def _bert_config(m: E5S1Model):
     )
 
 
-def _check_against_bert(config, state: dict[str, np.ndarray]) -> None:
+def _check_against_bert(config: object, state: dict[str, np.ndarray]) -> None:
     """Verify names/shapes against the installed transformers' BertModel (meta device, no memory)."""
     import torch
     from transformers import BertModel
@@ -94,7 +94,8 @@ def _check_against_bert(config, state: dict[str, np.ndarray]) -> None:
         )
 
 
-def write_json(path: Path, obj) -> None:
+def write_json(path: Path, obj: object) -> None:
+    """``obj`` as indented UTF-8 JSON."""
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tokenizers import Tokenizer
 
 from .format import E5S1Model
 
@@ -115,7 +119,7 @@ def _char_class(codepoints: list[int], negate: bool) -> str:
     return "[" + ("^" if negate else "") + "".join(parts) + "]"
 
 
-def build_tokenizer(m: E5S1Model):
+def build_tokenizer(m: E5S1Model) -> Tokenizer:
     """A ``tokenizers.Tokenizer`` that tokenizes exactly like ``e5.c: tok_content``."""
     from tokenizers import (
         AddedToken,

@@ -31,8 +31,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import faiss
 
 __all__ = ["ANN_THRESHOLD", "AnnParams", "build", "flat_contents", "needs_rebuild", "params_for", "use_ann"]
 
@@ -78,7 +82,7 @@ def use_ann(n: int, threshold: int | None = None) -> bool:
     return n >= (ANN_THRESHOLD if threshold is None else threshold)
 
 
-def flat_contents(idmap) -> tuple[np.ndarray, np.ndarray]:
+def flat_contents(idmap: faiss.IndexIDMap2) -> tuple[np.ndarray, np.ndarray]:
     """(vectors, ids) held by an ``IndexIDMap2(IndexFlat)``, without copying row by row."""
     import faiss
 
@@ -89,7 +93,7 @@ def flat_contents(idmap) -> tuple[np.ndarray, np.ndarray]:
     return vectors, ids
 
 
-def build(vectors: np.ndarray, ids: np.ndarray, params: AnnParams | None = None, *, seed: int = 0):
+def build(vectors: np.ndarray, ids: np.ndarray, params: AnnParams | None = None, *, seed: int = 0) -> faiss.IndexIVFFlat:
     """An ``IndexIVFFlat`` (inner product) over ``vectors`` with passage ids ``ids``."""
     import faiss
 
@@ -108,11 +112,11 @@ def build(vectors: np.ndarray, ids: np.ndarray, params: AnnParams | None = None,
     return index
 
 
-def trained_size(index) -> int:
+def trained_size(index: faiss.IndexIVFFlat) -> int:
     """Vectors the index was built for (recovered from its nlist)."""
     return int(round((index.nlist / 4) ** 2))
 
 
-def needs_rebuild(index, n: int) -> bool:
+def needs_rebuild(index: faiss.IndexIVFFlat, n: int) -> bool:
     """True when the collection outgrew the lists the index was trained with."""
     return n > RETRAIN_GROWTH * trained_size(index)

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -84,7 +85,7 @@ class StoredPassage:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_chunk(cls, row_id: int, chunk: Chunk) -> "StoredPassage":
+    def from_chunk(cls, row_id: int, chunk: Chunk) -> StoredPassage:
         return cls(id=row_id, doc_id=chunk.doc_id, index=chunk.index, start=chunk.start, end=chunk.end,
                    text=chunk.text, sentences=[tuple(s) for s in chunk.sentences], n_tokens=chunk.n_tokens)
 
@@ -119,7 +120,7 @@ class PassageFilter:
                 raise ValueError(f"{name} must look like 2016, 2016-08 or 2016-08-26, not {value!r}")
 
     @classmethod
-    def coerce(cls, value: "PassageFilter | Mapping | None") -> "PassageFilter | None":
+    def coerce(cls, value: PassageFilter | Mapping | None) -> PassageFilter | None:
         """A filter from a :class:`PassageFilter`, a dict of its fields, or None (no filter)."""
         if value is None or isinstance(value, PassageFilter):
             return None if value is None or value.empty else value
@@ -136,7 +137,7 @@ class PassageFilter:
     def empty(self) -> bool:
         return not (self.sources or self.doc_ids or self.date_from or self.date_to)
 
-    def matches(self, doc: "Document") -> bool:
+    def matches(self, doc: Document) -> bool:
         """Whether the passages of ``doc`` pass this filter."""
         if self.sources and doc.source not in self.sources:
             return False
@@ -168,7 +169,7 @@ class VectorStore(ABC):
     sentence_vectors: dict
 
     @abstractmethod
-    def add(self, document: "Document", chunks: Sequence["Chunk"], vectors: np.ndarray,
+    def add(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray,
             extras: Sequence[dict] | None = None,
             sentence_vectors: Sequence[np.ndarray] | None = None) -> list[int]:
         """Add one document's passages (a document already present is left as it is)."""

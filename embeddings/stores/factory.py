@@ -3,8 +3,8 @@ copying one store into another (:func:`copy_store`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .base import VectorStore
 

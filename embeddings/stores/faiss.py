@@ -40,11 +40,16 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import faiss
 
 from corpus.document import Chunk, Document
 
@@ -73,7 +78,7 @@ __all__ = ["FaissStore", "load_faiss"]
 _FAISS_READY = False
 
 
-def load_faiss():
+def load_faiss() -> ModuleType:
     """The faiss module, set to one OpenMP thread.
 
     Searches here are one query at a time against a flat index: a 10,000 x 384 scan takes
@@ -96,7 +101,7 @@ class FaissStore(VectorStore):
     :meth:`remove` and :meth:`search`; call :meth:`commit` to make changes durable.
     """
 
-    def __init__(self, path: Path | None, manifest: dict, index, passages: dict[int, StoredPassage],
+    def __init__(self, path: Path | None, manifest: dict, index: faiss.IndexIDMap2, passages: dict[int, StoredPassage],
                  documents: dict[str, Document], sentence_vectors: dict[int, np.ndarray] | None = None):
         self.path = Path(path) if path is not None else None
         self.manifest = manifest
@@ -114,7 +119,7 @@ class FaissStore(VectorStore):
     # ------------------------------------------------------------------ construction
     @classmethod
     def create(cls, path: str | Path | None, *, model: str, fingerprint: str, probe: Sequence[float],
-               dim: int, chunking: dict) -> "FaissStore":
+               dim: int, chunking: dict) -> FaissStore:
         """A new, empty index (in memory until :meth:`commit`; ``path=None`` never persists)."""
         if path is not None and (Path(path) / MANIFEST).exists():
             raise FileExistsError(f"an index already exists at {path}; open it instead")
@@ -131,7 +136,7 @@ class FaissStore(VectorStore):
         return (Path(path) / MANIFEST).is_file()
 
     @classmethod
-    def open(cls, path: str | Path, *, checksums: bool = True) -> "FaissStore":
+    def open(cls, path: str | Path, *, checksums: bool = True) -> FaissStore:
         """Load a committed index; files of an interrupted later commit are ignored.
 
         Raises :class:`CorruptIndexError` when a file is missing, truncated or damaged (sizes
@@ -159,7 +164,7 @@ class FaissStore(VectorStore):
                                     f"cannot be loaded ({type(exc).__name__}: {exc})") from exc
 
     @classmethod
-    def _load(cls, path: Path, manifest: dict, *, checksums: bool) -> "FaissStore":
+    def _load(cls, path: Path, manifest: dict, *, checksums: bool) -> FaissStore:
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"index at {path} has format {manifest.get('format_version')}, this version reads "
@@ -275,7 +280,7 @@ class FaissStore(VectorStore):
         return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
                 for row_ids, row_scores in zip(ids, scores)]
 
-    def search_index(self):
+    def search_index(self) -> faiss.Index:
         """The FAISS index searches use: the approximate one at :attr:`ann_threshold` passages
         and more (built on first need, rebuilt when the collection outgrew it), else the flat one."""
         n = len(self.passages)
@@ -356,8 +361,8 @@ class FaissStore(VectorStore):
         return True
 
     def _remove_stale(self, gen: int) -> None:
-        keep = {f"vectors-{gen}.faiss", f"ann-{gen}.faiss", f"passages-{gen}.jsonl", f"documents-{gen}.jsonl", f"sentences-{gen}.npy",
-                MANIFEST, ".lock"}
+        keep = {f"vectors-{gen}.faiss", f"ann-{gen}.faiss", f"passages-{gen}.jsonl", f"documents-{gen}.jsonl",
+                f"sentences-{gen}.npy", MANIFEST, ".lock"}
         for p in self.path.iterdir():
             if p.name not in keep and (p.name.startswith(("vectors-", "ann-", "passages-", "documents-", "sentences-"))
                                        or p.name.endswith(".tmp")):

@@ -38,9 +38,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pymilvus import MilvusClient
 
 from corpus.document import Chunk, Document
 
@@ -82,7 +86,7 @@ def _sentence_row_id(doc_id: str, chunk_index: int, pos: int) -> int:
 class MilvusStore(VectorStore):
     """Passages, documents and vectors in Milvus collections (see the module docstring)."""
 
-    def __init__(self, client, uri: str, collection: str, manifest: dict, passages: dict[int, StoredPassage],
+    def __init__(self, client: MilvusClient, uri: str, collection: str, manifest: dict, passages: dict[int, StoredPassage],
                  documents: dict[str, Document], sentence_vectors: dict[int, np.ndarray]):
         self._client = client
         self.path = uri  # where the store is, for messages (not None: the pipeline commits)
@@ -126,7 +130,7 @@ class MilvusStore(VectorStore):
     @classmethod
     def open_or_create(cls, uri: str, *, collection: str, model: str, fingerprint: str,
                        probe: Sequence[float], dim: int, chunking: dict,
-                       index: dict | None = None) -> "MilvusStore":
+                       index: dict | None = None) -> MilvusStore:
         """Open the store at ``uri``/``collection``, creating its collections if absent.
 
         ``index``: the passage-vector index as ``{"index_type": ..., "params": {...}}`` when the
@@ -146,7 +150,7 @@ class MilvusStore(VectorStore):
         return cls(client, uri, collection, manifest, {}, {}, {})
 
     @classmethod
-    def open(cls, uri: str, collection: str) -> "MilvusStore":
+    def open(cls, uri: str, collection: str) -> MilvusStore:
         """Open an existing store (FileNotFoundError when there is none)."""
         client = connect(uri)
         if not cls._has_manifest(client, collection):
@@ -156,11 +160,11 @@ class MilvusStore(VectorStore):
         return cls._load(client, uri, collection)
 
     @staticmethod
-    def _create_collections(client, name: str, dim: int, index: dict) -> None:
+    def _create_collections(client: MilvusClient, name: str, dim: int, index: dict) -> None:
         from pymilvus import DataType
 
         def create(cname: str, fields: list[tuple], vector_dim: int, index_type: str = "FLAT",
-                   params: dict | None = None, pk=("id", DataType.INT64, {})) -> None:
+                   params: dict | None = None, pk: tuple = ("id", DataType.INT64, {})) -> None:
             if client.has_collection(cname):
                 return
             schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -187,7 +191,7 @@ class MilvusStore(VectorStore):
                pk=("key", DataType.VARCHAR, {"max_length": 64}))
 
     @staticmethod
-    def _ensure_loaded(client, collection: str) -> None:
+    def _ensure_loaded(client: MilvusClient, collection: str) -> None:
         """Load the four collections into the query nodes (a freshly started Milvus, or a Milvus
         Lite file opened by a new process, has them released)."""
         for name in (collection, collection + "_sentences", collection + "_documents", collection + "_meta"):
@@ -198,7 +202,7 @@ class MilvusStore(VectorStore):
                 client.load_collection(name)
 
     @classmethod
-    def _has_manifest(cls, client, collection: str) -> bool:
+    def _has_manifest(cls, client: MilvusClient, collection: str) -> bool:
         meta = collection + "_meta"
         if not client.has_collection(meta):
             return False
@@ -206,7 +210,7 @@ class MilvusStore(VectorStore):
         return bool(client.query(meta, ids=["manifest"], output_fields=["key"]))
 
     @classmethod
-    def _load(cls, client, uri: str, collection: str) -> "MilvusStore":
+    def _load(cls, client: MilvusClient, uri: str, collection: str) -> MilvusStore:
         manifest = client.query(collection + "_meta", ids=["manifest"], output_fields=["value"])[0]["value"]
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexMismatchError(f"Milvus store {collection!r} at {uri} has format "

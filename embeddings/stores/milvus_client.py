@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pymilvus import MilvusClient
 
 from .base import PassageFilter, StoreUnavailableError
 
@@ -50,7 +55,9 @@ def _lite_path(uri: str) -> str | None:
     return str(Path(uri).expanduser().resolve()) if uri.endswith(".db") else None
 
 
-def connect(uri: str):
+def connect(uri: str) -> MilvusClient:
+    """A client for ``uri``: a Milvus Lite file (its folder created; one embedded server per file and
+    process, counted) or a server URL."""
     try:
         from pymilvus import MilvusClient
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -71,7 +78,7 @@ def connect(uri: str):
     return MilvusClient(uri)
 
 
-def release(client, uri: str) -> None:
+def release(client: MilvusClient, uri: str) -> None:
     """Close a client from :func:`connect` (and the embedded server when it was the last one)."""
     client.close()
     lite = _lite_path(uri)
@@ -102,7 +109,7 @@ def _quiet_iterator():
             lg.setLevel(level)
 
 
-def scan(client, collection: str, fields: list[str], batch: int = 4096):
+def scan(client: MilvusClient, collection: str, fields: list[str], batch: int = 4096) -> Iterator[dict]:
     """Every row of ``collection`` (query_iterator: Milvus caps one query at 16,384 rows)."""
     with _quiet_iterator():
         it = client.query_iterator(collection, batch_size=batch, output_fields=fields)

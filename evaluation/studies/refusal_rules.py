@@ -1,6 +1,8 @@
 """Refusal rules beyond the cosine gate, measured: do they cut false answers within the budget?
 
-    python -m evaluation.studies.refusal_rules --dev ../shared/eval/mlqa-vi-dev   # + evaluation/evalsets/unanswerable-vnnews.jsonl
+    python -m evaluation.studies.refusal_rules --dev ../shared/eval/mlqa-vi-dev
+
+(the dev set, and the unanswerable set evaluation/evalsets/unanswerable-vnnews.jsonl)
 
 The gate (:mod:`qa.answering.relevance`) refuses when the question's best cosine is below a
 threshold; it lets ~57% (vi) / 74% (en) of the unanswerable questions through. This measures
@@ -27,7 +29,7 @@ import argparse
 import difflib
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +53,7 @@ _QUESTION_WORDS = frozenset(
     "in on of a an is was did do does".split())
 
 
-def _mean(xs) -> float:
+def _mean(xs: Iterable[float]) -> float:
     """Mean, NaN for no values (a language or kind without questions)."""
     xs = list(xs)
     return float(np.mean(xs)) if xs else float("nan")
@@ -163,7 +165,7 @@ def measure(cases: list[Case], thresholds: dict[str, float]) -> list[dict]:
             una = [c for c in cases if c.language == lang and not c.answerable]
             hit = {id(c): rule(c) for c in ans + una}
 
-            def rates(t, sig=sig, ans=ans, una=una, hit=hit):
+            def rates(t: float, sig: str = sig, ans: list = ans, una: list = una, hit: dict = hit) -> dict:
                 refused = [c.signal[sig] < t or hit[id(c)] for c in ans]
                 passed = [not (c.signal[sig] < t or hit[id(c)]) for c in una]
                 return {"refused": _mean(refused),

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +38,11 @@ from ..retrieval.base import Query
 from ..retrieval.lexical import has_diacritics, query_terms
 from ..retrieval.rescoring import coverage, query_units, sentence_units
 from ..types import Passage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from embeddings.encoder import Encoder
+
+    from ..retrieval.lexical import LexicalChannel
 
 __all__ = ["repair_markers", "parse_markers", "split_claims", "strip_markers", "ClaimSpan",
            "CitationVerifier", "SUPPORT_THRESHOLD", "NAME_PENALTY", "DENSE_FLOOR", "DENSE_CEILING", "LEXICAL_WEIGHT"]
@@ -93,7 +100,7 @@ def repair_markers(text: str, k: int) -> str:
 _GROUP = re.compile(r"\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\](?:[\s,;]*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])*")
 
 
-def rewrite_groups(text: str, canon) -> str:
+def rewrite_groups(text: str, canon: Callable[[list[int]], str]) -> str:
     """Replace each marker group by ``" " + canon(numbers)`` (nothing at all when that is empty)."""
     def sub(m: re.Match) -> str:
         out = canon(_numbers(" ".join(re.findall(r"\d+", m.group(0)))))
@@ -206,7 +213,7 @@ class CitationVerifier:
     ``lexical`` supplies the alias table and IDF weights of the index.
     """
 
-    def __init__(self, encoder, lexical, sentence_vectors: dict | None = None,
+    def __init__(self, encoder: Encoder, lexical: LexicalChannel, sentence_vectors: dict | None = None,
                  threshold: float = SUPPORT_THRESHOLD):
         self.encoder = encoder
         self.lexical = lexical

@@ -18,8 +18,14 @@ import numpy as np
 import pytest
 
 from corpus.document import Chunk, Document
-from embeddings.stores import (IndexMismatchError, PassageFilter, StoredPassage, StoreError, VectorStore,
-                               copy_store)
+from embeddings.stores import (
+    IndexMismatchError,
+    PassageFilter,
+    StoredPassage,
+    StoreError,
+    VectorStore,
+    copy_store,
+)
 from embeddings.stores.faiss import FaissStore
 
 DIM = 8
