@@ -15,6 +15,7 @@ from .common import (
     add_dev_option,
     ints,
     machine_info,
+    machine_line,
     peak_rss_mb,
     percentile,
     report,
@@ -161,7 +162,7 @@ def ann_bench(n: int, sizes: list[int] | None, n_queries: int, data: Path, persi
 
 def ann_table(r: dict) -> str:
     m = r["machine"]
-    lines = [f"machine: {m['cores']} cores, load {m['load_avg'][0]:.1f}; {m['date']}; stand-in vectors from "
+    lines = [machine_line(m) + f"; stand-in vectors from "
              f"{r['seed_vectors']:,} real passage/sentence vectors; {r['queries']} real dev questions; "
              f"peak RSS {r['peak_rss_mb']:.0f} MB", "",
              "| passages | nlist | nprobe | exact p50 ms | exact p95 ms | IVF p50 ms | IVF p95 ms | IVF build s "

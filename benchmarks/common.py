@@ -13,7 +13,8 @@ from pathlib import Path
 from evaluation.metrics import percentile as _percentile
 from evaluation.report import machine_info
 
-__all__ = ["SEED_QUESTIONS", "add_dev_option", "ints", "machine_info", "peak_rss_mb", "percentile", "report", "rss_mb"]
+__all__ = ["SEED_QUESTIONS", "add_dev_option", "ints", "machine_info", "machine_line", "peak_rss_mb", "percentile", "report",
+           "rss_mb"]
 
 SEED_QUESTIONS = [
     "Ông Kerry gặp ông Putin ở đâu?", "Where did Kerry and Lavrov meet in August 2016?",
@@ -28,6 +29,11 @@ def percentile(values: list[float], q: float) -> float:
     """The ``q``-th percentile (0-100), interpolated; NaN for no values (a table cell, not an error)."""
     p = _percentile(values, q)
     return float("nan") if p is None else p
+
+
+def machine_line(machine: dict) -> str:
+    """The first words of every table: cores, load and date of the run (:func:`machine_info`)."""
+    return f"machine: {machine['cores']} cores, load {machine['load_avg'][0]:.1f}; {machine['date']}"
 
 
 def peak_rss_mb() -> float:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from embeddings.encoder import PRECISIONS
 
-from .common import add_dev_option, machine_info, report
+from .common import add_dev_option, machine_info, machine_line, report
 
 
 def ingest(n_docs: int, rounds: int, data: Path, int8: bool = False,
@@ -100,7 +100,7 @@ def ingest(n_docs: int, rounds: int, data: Path, int8: bool = False,
 def ingest_table(r: dict) -> str:
     m = r["machine"]
     p = r.get("precision", "fp32")
-    lines = [f"machine: {m['cores']} cores, load {m['load_avg'][0]:.1f}; {m['date']}; {r['documents']} documents, "
+    lines = [machine_line(m) + f"; {r['documents']} documents, "
              f"{r['passages']} passages, {r['sentences']} sentences; batch size {r['batch_size']}; "
              f"indexing precision {p} (setting {r.get('precision_setting', 'auto')})", "",
              "| what | precision | seconds | passages/s |", "|---|---|---:|---:|"]

@@ -43,6 +43,7 @@ from .common import (
     add_dev_option,
     ints,
     machine_info,
+    machine_line,
     peak_rss_mb,
     report,
 )
@@ -193,7 +194,7 @@ def run(sizes: list[int], adds: int, data: Path) -> dict:
 def table(r: dict) -> str:
     m = r["machine"]
     t = r["terms"]
-    lines = [f"machine: {m['cores']} cores, load {m['load_avg'][0]:.1f}; {m['date']}; peak RSS {r['peak_rss_mb']:.0f} MB",
+    lines = [machine_line(m) + f"; peak RSS {r['peak_rss_mb']:.0f} MB",
              "",
              ("| passages | sentences | rebuild before (main): BM25 + sentences s | full rebuild now s "
               "| add 1 doc + ask, full rebuild s | add 1 doc + ask, incremental s "

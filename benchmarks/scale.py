@@ -13,6 +13,7 @@ from .common import (
     add_dev_option,
     ints,
     machine_info,
+    machine_line,
     peak_rss_mb,
     percentile,
     report,
@@ -97,7 +98,7 @@ def scale(sizes: list[int], n_questions: int, data: Path, precision: str = "auto
 
 def scale_table(r: dict) -> str:
     m = r["machine"]
-    lines = [f"machine: {m['cores']} cores, load {m['load_avg'][0]:.1f}; {m['date']}; {r['real_passages']} real passages, "
+    lines = [machine_line(m) + f"; {r['real_passages']} real passages, "
              f"{r['questions']} questions (vi/en alternating); torch threads {r.get('torch_threads')}; "
              f"encoder precision {r.get('precision', 'fp32')}; peak RSS {r['peak_rss_mb']:.0f} MB", "",
              "| passages | sentences | ask p50 ms | ask p95 ms | embed q p50 | retrieve p50 | answer p50 "

@@ -44,12 +44,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..retrieval.lexical import LexicalChannel
 
-__all__ = ["repair_markers", "parse_markers", "split_claims", "strip_markers", "ClaimSpan",
+__all__ = ["MARKER", "repair_markers", "parse_markers", "split_claims", "strip_markers", "ClaimSpan",
            "CitationVerifier", "SUPPORT_THRESHOLD", "NAME_PENALTY", "DENSE_FLOOR", "DENSE_CEILING", "LEXICAL_WEIGHT"]
 
 #: Canonical marker: ``[n]`` or ``[n, m]`` (comma or semicolon lists are kept as written and
-#: expanded by :func:`parse_markers`).
-_MARKER = re.compile(r"\s*\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+#: expanded by :func:`parse_markers`): the one grammar the answerers write, the evaluation strips,
+#: the conversation ignores and the chat renders as links (group 1: the numbers).
+MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+#: A marker with the blanks before it (what removing a marker removes).
+_MARKER = re.compile(r"\s*" + MARKER.pattern)
 
 #: Non-canonical citation shapes models produce, each with the group that holds the numbers.
 _VARIANTS = [

@@ -8,26 +8,10 @@ import re
 import pytest
 
 from qa.types import Answer, Citation, Passage
-from webapp import handlers
 from webapp.render import escape, plain_text, render_answer, render_sources
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-def _backends(pipe) -> handlers.Backends:
-    return handlers.Backends(pipe=pipe)
-
-
-def _final(gen):
-    """The last (chat, sources) pair a streaming handler yields."""
-    out = None
-    for out in gen:
-        pass
-    return out
-
-
-def _text(message: dict) -> str:
-    return handlers._content_text(message)
 
 
 # --------------------------------------------------------------------------- rendering
