@@ -3,8 +3,7 @@
 from .cleaning import CleanedArticle, clean_article
 from .document import Chunk, Document
 from .normalize import fold_diacritics, normalize_text
-from .readers import (SUPPORTED_SUFFIXES, ReadError, ReadProblem, ReadReport, load_bundled, read_file, read_path,
-                      read_paths_report)
+from .readers import SUPPORTED_SUFFIXES, ReadError, ReadProblem, ReadReport, load_bundled, read_file, read_path, read_paths_report
 
 __all__ = [
     "Document",

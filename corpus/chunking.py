@@ -14,8 +14,8 @@ back to character offsets in the document text.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .document import Chunk, Document
 

@@ -14,7 +14,7 @@ def document_id(title: str, text: str) -> str:
     Only title and body count (not the path, URL or outlet), so a wire story re-added from
     another file is recognised; 16 hex digits of SHA-256 make collisions irrelevant at news scale.
     """
-    digest = hashlib.sha256(f"{title.strip()}\n{text.strip()}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"{title.strip()}\n{text.strip()}".encode()).hexdigest()
     return digest[:16]
 
 
@@ -36,7 +36,7 @@ class Document:
     metadata: dict = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
-    def create(cls, title: str, text: str, **kwargs) -> "Document":
+    def create(cls, title: str, text: str, **kwargs) -> Document:
         """Build a document whose id is derived from its (already cleaned) title and text."""
         return cls(id=document_id(title, text), title=title, text=text, **kwargs)
 
@@ -47,7 +47,7 @@ class Document:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Document":
+    def from_dict(cls, d: dict) -> Document:
         return cls(**{k: d.get(k, "") for k in ("id", "title", "text", "source", "url", "date", "path")},
                    metadata=d.get("metadata") or {})
 

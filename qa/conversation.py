@@ -10,7 +10,8 @@ retrieves with a *contextual query* instead, built in one of two ways:
   falls back to the next way.
 * **History-aware query** (no model, the default): when the question looks like a follow-up
   (:func:`is_follow_up`: short, or with a pronoun or a contrastive "còn"/"what about"), the
-  names and content words of the earlier user turns (newest first) are appended to it: "Còn ông Lavrov nói gì? Kerry gặp Moskva". A question that stands
+  names and content words of the earlier user turns (newest first) are appended to it:
+  "Còn ông Lavrov nói gì? Kerry gặp Moskva". A question that stands
   on its own is used unchanged, so a change of topic is not polluted by the history. The names
   of the previous *answer* are not carried: quoted sentences name many people and places, and
   they pulled "Còn ông Lavrov nói gì?" back to the sentence about Putin that answered the
@@ -25,15 +26,23 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 from corpus.normalize import fold_diacritics, normalize_text
 
-from .analysis import EN_STOP, VI_STOP
+from .answering.citations import strip_markers
+from .text.analysis import EN_STOP, VI_STOP
+from .text.language import detect_language
+from .text.questions import validate_question
+from .types import Passage
 
-__all__ = ["is_follow_up", "history_query", "previous_quotes", "contextual_query", "ContextualQuery",
-           "validate_history"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .answering.backends import Generator
+
+__all__ = ["FOLLOWUP_EXTRA", "REWRITE_MAX_TOKENS", "ContextualQuery", "contextual_query", "history_query",
+           "is_follow_up", "llm_rewriter", "prefer_previous_document", "previous_quotes", "validate_history"]
 
 #: A question with at most this many words is treated as a follow-up when there is history:
 #: "Khi nào?", "Ở đâu vậy?", "Why then?" say nothing on their own, while a four-word question
@@ -46,7 +55,7 @@ VI_REFERRING = {"còn", "đó", "ấy", "này", "kia", "nọ", "họ", "nó", "v
 EN_REFERRING = {"that", "this", "it", "its", "he", "she", "they", "him", "her", "them", "his", "their",
                 "there", "then", "those", "these", "about", "also"}
 #: Words never carried over from the history (folded): the function and question words of
-#: :mod:`qa.analysis`, plus verbs of the question frame ("nói", "gặp") and the English answer
+#: :mod:`qa.text.analysis`, plus verbs of the question frame ("nói", "gặp") and the English answer
 #: frame's words, which say nothing about the topic.
 CARRY_STOP = VI_STOP | EN_STOP | frozenset(fold_diacritics(w) for w in (
     "nói", "gặp", "làm", "hỏi", "bạn", "say", "said", "according", "sources", "vietnamese"))
@@ -57,7 +66,6 @@ MAX_CARRIED = 8
 LOOKBACK_TURNS = 2
 
 _WORD = re.compile(r"[^\W\d_][\w'’-]*|\d+(?:[/.:-]\d+)*", re.U)
-_MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 
 
 def validate_history(history: Sequence[dict] | None) -> list[dict]:
@@ -105,7 +113,7 @@ def _carry_terms(text: str, names_only: bool = False) -> list[str]:
     Names are kept even when their folded form is a function word ("Nội" of "Hà Nội" folds to
     "noi" like "nói", "Nam" of "Việt Nam" like "năm")."""
     out = []
-    for i, w in enumerate(_words(_MARKER.sub("", text))):
+    for i, w in enumerate(_words(strip_markers(text))):
         if len(w) < 2 and not w.isdigit():
             continue
         name = _is_name(w, i == 0)
@@ -123,7 +131,7 @@ def history_query(question: str, history: Sequence[dict]) -> str:
     have = {w.lower() for w in _words(question)}
     carried: list[str] = []
 
-    def add(words):
+    def add(words: list[str]) -> None:
         for w in words:
             if len(carried) >= MAX_CARRIED:
                 return
@@ -153,7 +161,7 @@ def previous_quotes(history: Sequence[dict]) -> list[str]:
     last = next((m["content"] for m in reversed(history) if m["role"] == "assistant"), "")
     if not last:
         return []
-    text = normalize_text(_MARKER.sub("", last.split("\n\n")[0]))
+    text = normalize_text(strip_markers(last.split("\n\n")[0]))
     text = re.sub(r"^According to the \(Vietnamese\) sources:\s*", "", text)
     parts = re.split(r"(?<=[.!?…])\s+", text)
     return [p.strip() for p in parts if len(p.strip()) >= MIN_QUOTE_CHARS]
@@ -167,7 +175,8 @@ class ContextualQuery:
     method: str  # "none" (question as is), "history" (history-aware) or "rewrite" (LLM)
 
 
-def contextual_query(question: str, history: Sequence[dict] | None, rewriter=None) -> ContextualQuery:
+def contextual_query(question: str, history: Sequence[dict] | None,
+                     rewriter: Callable[[str, list[dict]], str] | None = None) -> ContextualQuery:
     """The retrieval query for ``question`` after ``history``. ``rewriter(question, history)``,
     when given, returns the LLM's standalone rewrite (or raises / returns "" to decline)."""
     history = validate_history(history)
@@ -184,3 +193,36 @@ def contextual_query(question: str, history: Sequence[dict] | None, rewriter=Non
             return ContextualQuery(text, "rewrite")
     text = history_query(question, history)
     return ContextualQuery(text, "history" if text != question else "none")
+
+
+#: Extra candidates retrieved for a follow-up, among which passages of the previous answer's
+#: article are preferred (:func:`prefer_previous_document`).
+FOLLOWUP_EXTRA = 5
+#: Tokens for an LLM rewrite of a follow-up: one question.
+REWRITE_MAX_TOKENS = 64
+
+
+def prefer_previous_document(passages: list[Passage], quotes: list[str], k: int) -> list[Passage]:
+    """The ``k`` passages to answer a follow-up from: those of the article the previous answer
+    quoted come first (in retrieval order), then the rest. Without quotes found, the first ``k``."""
+    docs = {p.doc_id for p in passages if any(qt in p.text for qt in quotes)}
+    if not docs:
+        return passages[:k]
+    ordered = [p for p in passages if p.doc_id in docs] + [p for p in passages if p.doc_id not in docs]
+    out = ordered[:k]
+    for i, p in enumerate(out, 1):
+        p.rank = i
+    return out
+
+
+def llm_rewriter(generator: Generator) -> Callable[[str, list[dict]], str]:
+    """The rewriter :func:`contextual_query` takes: ``generator`` turns a follow-up and its history
+    into a standalone question (:func:`qa.answering.prompt.rewrite_messages`)."""
+    from .answering.backends import strip_reasoning
+    from .answering.prompt import rewrite_messages
+
+    def rewrite(question: str, history: list[dict]) -> str:
+        lang = detect_language(validate_question(question))
+        return strip_reasoning(generator.generate(rewrite_messages(question, history, lang), REWRITE_MAX_TOKENS))
+
+    return rewrite

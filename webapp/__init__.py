@@ -1,3 +1,4 @@
-"""The chat app's pieces that unit tests call without a browser: bilingual interface text
-(:mod:`webapp.ui_text`), HTML rendering of answers and sources (:mod:`webapp.render`) and
-checked uploads into the index (:mod:`webapp.uploads`). ``app.py`` wires them into Gradio."""
+"""The chat app: :mod:`webapp.handlers` (the backends and what each button does),
+:mod:`webapp.layout` (the Gradio page, styles, launch options), :mod:`webapp.render` (answers and
+sources as HTML), :mod:`webapp.ui_text` (bilingual interface text) and :mod:`webapp.uploads`
+(checked uploads into the index). ``app.py`` starts it."""

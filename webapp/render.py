@@ -18,14 +18,13 @@ import re
 from collections.abc import Mapping
 
 from corpus.document import Document
+from qa.answering.citations import MARKER
 from qa.types import Answer, Citation, Passage
 
 from .ui_text import T
 
 __all__ = ["escape", "plain_text", "render_answer", "render_sources", "highlight", "CITE_JS"]
 
-#: ``[n]``, ``[n, m]`` and ``[n; m]`` citation markers, as the answerers write them.
-MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 #: Characters that Markdown (and the chat's LaTeX) would interpret in plain text.
 #: One pass over the text: HTML's own specials and these become character references.
 #: Line breaks become <br>: a blank line would end the HTML block and let Markdown in.

@@ -16,10 +16,14 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qa.pipeline import Pipeline
 
 from corpus import SUPPORTED_SUFFIXES, read_paths_report
+from corpus.checksums import file_sha256
 from corpus.document import Document
-from corpus.readers import file_sha256
 from qa.config import cache_dir
 
 from .ui_text import message_inline
@@ -140,7 +144,7 @@ def _read(path: Path, name: str) -> tuple[list[Document], str, list[str]]:
     return read.documents, "", problems
 
 
-def ingest(pipe, files: Sequence[tuple[str, str | Path]], *, folder: Path | None = None,
+def ingest(pipe: Pipeline, files: Sequence[tuple[str, str | Path]], *, folder: Path | None = None,
            progress: Callable[[float, str], None] | None = None) -> UploadReport:
     """Check, store, read and index uploaded files.
 
@@ -193,13 +197,13 @@ def ingest(pipe, files: Sequence[tuple[str, str | Path]], *, folder: Path | None
     return report
 
 
-def _forget(path: Path, pipe) -> None:
+def _forget(path: Path, pipe: Pipeline) -> None:
     """Delete a stored upload unless an indexed document was read from it."""
     if not any(d.path == str(path) for d in pipe.index.documents.values()):
         path.unlink(missing_ok=True)
 
 
-def document_rows(pipe) -> list[list]:
+def document_rows(pipe: Pipeline) -> list[list]:
     """One row per indexed document: id, headline, outlet, date, passages (index order)."""
     docs = pipe.index.documents
     rows = []
@@ -210,7 +214,7 @@ def document_rows(pipe) -> list[list]:
     return rows
 
 
-def remove_documents(pipe, doc_ids: Sequence[str], *, folder: Path | None = None) -> tuple[list[str], list[str]]:
+def remove_documents(pipe: Pipeline, doc_ids: Sequence[str], *, folder: Path | None = None) -> tuple[list[str], list[str]]:
     """Remove documents by id; returns (removed, not found). An uploaded file whose documents
     are all gone is deleted from the upload folder."""
     folder = (folder or upload_dir()).resolve()

@@ -1,14 +1,26 @@
-"""Answerers: the extractive default; generative backends and a reading-comprehension reader for
-users who have a model."""
+"""Answerers behind one contract (:mod:`qa.answering.base`): the extractive default; a generative
+answerer and a reading-comprehension reader for users who have a model. The refusal gate and its
+text: :mod:`qa.answering.relevance`; citations: :mod:`qa.answering.citations`."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from .base import Answerer
 from .extractive import ExtractiveAnswerer
 
-__all__ = ["ExtractiveAnswerer", "make_answerer"]
+if TYPE_CHECKING:  # pragma: no cover
+    from embeddings.encoder import Encoder
+    from embeddings.stores import VectorStore
+
+    from ..config import QAConfig
+    from ..retrieval.lexical import LexicalChannel
+
+__all__ = ["Answerer", "ExtractiveAnswerer", "make_answerer"]
 
 
-def make_answerer(config, encoder, lexical, index=None):
+def make_answerer(config: QAConfig, encoder: Encoder, lexical: LexicalChannel,
+                  index: VectorStore | None = None) -> Answerer:
     """The answerer that ``config.answerer`` names (``index`` supplies stored sentence vectors)."""
     extractive = ExtractiveAnswerer(encoder, lexical, max_sentences=config.max_answer_sentences,
                                     sentence_vectors=index.sentence_vectors if index is not None else None)

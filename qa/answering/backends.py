@@ -4,10 +4,9 @@ Both turn chat messages (OpenAI format: ``{"role", "content"}``) into a reply, e
 (:meth:`generate`) or piece by piece as the model writes it (:meth:`stream`). Decoding is greedy
 (temperature 0) so that answers are reproducible.
 
-* :class:`OpenAICompatibleGenerator` posts to ``{base_url}/chat/completions`` with the standard
-  library only. Streaming uses the protocol's server-sent events: ``"stream": true`` in the
-  request, then ``data: {json chunk}`` lines whose ``choices[0].delta.content`` carry the text,
-  ended by ``data: [DONE]``. This covers Ollama, vLLM, llama.cpp ``llama-server``, TGI and
+* :class:`OpenAICompatibleGenerator` talks to ``{base_url}/chat/completions`` through the official
+  ``openai`` client (kept by the people who define the protocol: requests, server-sent-event
+  streaming, timeouts, retries). This covers Ollama, vLLM, llama.cpp ``llama-server``, TGI and
   hosted APIs. The API key comes from the environment variable named by ``api_key_env``
   (default ``QA_GENERATOR_API_KEY``), falling back to ``OPENAI_API_KEY``; local servers need none.
 * :class:`TransformersGenerator` loads a local or cached Hugging Face model on first use,
@@ -18,15 +17,14 @@ Both turn chat messages (OpenAI format: ``{"role", "content"}``) into a reply, e
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import os
 import re
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
 
 from .local_model import LocalModel
 
@@ -37,6 +35,9 @@ log = logging.getLogger(__name__)
 
 #: The environment variable the API key is read from (then ``OPENAI_API_KEY``).
 DEFAULT_API_KEY_ENV = "QA_GENERATOR_API_KEY"
+#: What the client sends as the key when none is configured: the ``openai`` client requires one,
+#: and local servers (Ollama, llama.cpp, vLLM without --api-key) ignore it.
+NO_API_KEY = "not-needed"
 
 
 class Generator(Protocol):
@@ -60,9 +61,6 @@ def strip_reasoning(text: str) -> str:
     if "</think>" in text:  # the opening tag was in the prompt (some chat templates add it)
         text = text.split("</think>", 1)[1]
     return text.strip()
-
-
-_strip_reasoning = strip_reasoning  # the name earlier versions used
 
 
 def visible_text(raw: str) -> str:
@@ -92,109 +90,81 @@ def _is_loopback(url: str) -> bool:
 
 
 class OpenAICompatibleGenerator:
-    """Chat completions from an OpenAI-compatible server, with the standard library only.
+    """Chat completions from an OpenAI-compatible server through the official ``openai`` client.
 
     ``base_url`` is the API root, e.g. ``http://localhost:11434/v1`` (Ollama),
-    ``http://localhost:8000/v1`` (vLLM) or ``http://localhost:8080/v1`` (llama.cpp); the request
-    goes to ``{base_url}/chat/completions`` (a URL already ending in ``/chat/completions`` is used
-    as is). The API key is ``api_key``, else the environment variable ``api_key_env``
-    (default ``QA_GENERATOR_API_KEY``), else ``OPENAI_API_KEY``; it is sent as
-    ``Authorization: Bearer …`` and never logged. Requests to a loopback address never go
-    through an HTTP proxy.
+    ``http://localhost:8000/v1`` (vLLM) or ``http://localhost:8080/v1`` (llama.cpp); requests go to
+    ``{base_url}/chat/completions`` (a URL already ending in ``/chat/completions`` is cut back to its
+    root). The API key is ``api_key``, else the environment variable ``api_key_env`` (default
+    ``QA_GENERATOR_API_KEY``), else ``OPENAI_API_KEY``; never logged. Local servers need none (the
+    client then sends a placeholder, which they ignore). ``timeout`` bounds the connection and each
+    read; ``max_retries`` repeats a request that failed on the connection, a timeout or HTTP
+    408/409/429/5xx (the client's own back-off). Requests to a loopback address never go through
+    an HTTP proxy. Every failure is a ``RuntimeError`` naming the server's URL.
     """
 
     def __init__(self, base_url: str, model: str = "default", api_key: str | None = None,
-                 timeout: float = 60, api_key_env: str = DEFAULT_API_KEY_ENV):
+                 timeout: float = 60, api_key_env: str = DEFAULT_API_KEY_ENV, max_retries: int = 1):
         if not base_url:
             raise ValueError("base_url is empty")
+        import openai
+
         base = base_url.rstrip("/")
-        self.url = base if base.endswith("/chat/completions") else base + "/chat/completions"
+        if base.endswith("/chat/completions"):
+            base = base[:-len("/chat/completions")]
+        self.url = base + "/chat/completions"
         self.model = model
         if api_key is None:
             api_key = os.environ.get(api_key_env) or os.environ.get("OPENAI_API_KEY")
-        self.api_key = api_key
         self.timeout = timeout
-        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(self.url) else []
-        self._opener = urllib.request.build_opener(*handlers)
+        http_client = openai.DefaultHttpxClient(trust_env=False) if _is_loopback(base) else None
+        self._client = openai.OpenAI(base_url=base, api_key=api_key or NO_API_KEY, timeout=timeout,
+                                     max_retries=max_retries, http_client=http_client)
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleGenerator(url={self.url!r}, model={self.model!r})"
 
-    def _open(self, messages: list[dict], max_tokens: int, stream: bool):
-        body = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens,
-                "stream": stream}
-        headers = {"Content-Type": "application/json",
-                   "Accept": "text/event-stream" if stream else "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(self.url, data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                                     headers=headers, method="POST")
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """The client's exceptions as RuntimeErrors that name the server (and its HTTP status)."""
+        import openai
+
         try:
-            return self._opener.open(req, timeout=self.timeout)
-        except urllib.error.HTTPError as e:
-            detail = ""
-            try:
-                detail = e.read().decode("utf-8", "replace").strip()[:300]
-            except Exception:  # pragma: no cover - the body is a courtesy
-                pass
-            raise RuntimeError(f"the generator server at {self.url} answered HTTP {e.code} {e.reason}"
+            yield
+        except openai.APIStatusError as e:
+            detail = (e.message or "").strip()[:300]
+            raise RuntimeError(f"the generator server at {self.url} answered HTTP {e.status_code}"
                                + (f": {detail}" if detail else "")) from e
-        except urllib.error.URLError as e:
-            raise RuntimeError(f"could not reach the generator server at {self.url}: {e.reason}") from e
-        except (TimeoutError, OSError) as e:  # socket timeouts, resets
-            raise RuntimeError(f"request to the generator server at {self.url} failed: {e}") from e
+        except openai.APITimeoutError as e:
+            raise RuntimeError(f"request to the generator server at {self.url} timed out "
+                               f"(after {self.timeout} s)") from e
+        except openai.APIConnectionError as e:
+            raise RuntimeError(f"could not reach the generator server at {self.url}: {e.__cause__ or e}") from e
+        except openai.OpenAIError as e:  # a reply the protocol does not allow, an error event
+            raise RuntimeError(f"unexpected reply from the generator server at {self.url}: {e}") from e
+
+    def _create(self, messages: list[dict], max_tokens: int, stream: bool):
+        return self._client.chat.completions.create(model=self.model, messages=messages, temperature=0,
+                                                    max_tokens=max_tokens, stream=stream)
 
     def generate(self, messages: list[dict], max_tokens: int = 256) -> str:
+        with self._errors():
+            reply = self._create(messages, max_tokens, stream=False)
         try:
-            with self._open(messages, max_tokens, stream=False) as resp:
-                raw = resp.read()
-        except (TimeoutError, OSError) as e:
-            raise RuntimeError(f"request to the generator server at {self.url} failed: {e}") from e
-        try:
-            data = json.loads(raw)
-            content = data["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as e:
-            raise RuntimeError(f"unexpected reply from the generator server at {self.url}: "
-                               f"{raw[:300].decode('utf-8', 'replace')!r}") from e
+            content = reply.choices[0].message.content
+        except (AttributeError, IndexError, TypeError) as e:
+            raise RuntimeError(f"unexpected reply from the generator server at {self.url}: {reply!r:.300}") from e
         return strip_reasoning(content or "")
 
     def stream(self, messages: list[dict], max_tokens: int = 256) -> Iterator[str]:
-        """Server-sent events: ``data: {chunk}`` lines until ``data: [DONE]`` (or the end of the
-        body). A server that ignores ``stream`` and sends one JSON body is handled too."""
-        resp = self._open(messages, max_tokens, stream=True)
-        try:
-            ctype = resp.headers.get("Content-Type", "")
-            if "text/event-stream" not in ctype:
-                try:
-                    data = json.loads(resp.read())
-                    yield data["choices"][0]["message"]["content"] or ""
-                except (ValueError, KeyError, IndexError, TypeError) as e:
-                    raise RuntimeError(f"unexpected reply from the generator server at {self.url}") from e
-                return
-            for raw_line in resp:
-                line = raw_line.decode("utf-8", "replace").strip()
-                if not line.startswith("data:"):
-                    continue  # blank separators, ": keep-alive" comments, "event:" lines
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    return
-                try:
-                    chunk = json.loads(payload)
-                except ValueError as e:
-                    raise RuntimeError(f"unexpected event from the generator server at {self.url}: "
-                                       f"{payload[:200]!r}") from e
-                if isinstance(chunk, dict) and chunk.get("error"):
-                    raise RuntimeError(f"the generator server at {self.url} reported: {chunk['error']}")
-                try:
-                    piece = chunk["choices"][0].get("delta", {}).get("content")
-                except (KeyError, IndexError, TypeError, AttributeError):
-                    piece = None  # usage-only chunks have no choices
-                if piece:
-                    yield piece
-        except (TimeoutError, OSError) as e:
-            raise RuntimeError(f"reading the stream from the generator server at {self.url} failed: {e}") from e
-        finally:
-            resp.close()
+        """The reply's text deltas as the server sends them (server-sent events, ended by
+        ``[DONE]``); chunks without choices (usage) are skipped."""
+        with self._errors():
+            with self._create(messages, max_tokens, stream=True) as events:
+                for chunk in events:
+                    piece = chunk.choices[0].delta.content if chunk.choices else None
+                    if piece:
+                        yield piece
 
 
 class TransformersGenerator(LocalModel):
@@ -227,7 +197,7 @@ class TransformersGenerator(LocalModel):
         turns = [f"{names.get(m['role'], m['role'].title())}: {m['content']}" for m in messages]
         return "\n\n".join(turns) + "\n\nAssistant:"
 
-    def encode(self, messages: list[dict]):
+    def encode(self, messages: list[dict]) -> dict:
         """The model's input for ``messages``: the tokenized :meth:`prompt` (a chat template
         already holds the special tokens, so none are added then)."""
         tok = self.tokenizer

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,12 +39,20 @@ from ..retrieval.lexical import has_diacritics, query_terms
 from ..retrieval.rescoring import coverage, query_units, sentence_units
 from ..types import Passage
 
-__all__ = ["repair_markers", "parse_markers", "split_claims", "strip_markers", "ClaimSpan",
+if TYPE_CHECKING:  # pragma: no cover
+    from embeddings.encoder import Encoder
+
+    from ..retrieval.lexical import LexicalChannel
+
+__all__ = ["MARKER", "repair_markers", "parse_markers", "split_claims", "strip_markers", "ClaimSpan",
            "CitationVerifier", "SUPPORT_THRESHOLD", "NAME_PENALTY", "DENSE_FLOOR", "DENSE_CEILING", "LEXICAL_WEIGHT"]
 
 #: Canonical marker: ``[n]`` or ``[n, m]`` (comma or semicolon lists are kept as written and
-#: expanded by :func:`parse_markers`).
-_MARKER = re.compile(r"\s*\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+#: expanded by :func:`parse_markers`): the one grammar the answerers write, the evaluation strips,
+#: the conversation ignores and the chat renders as links (group 1: the numbers).
+MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+#: A marker with the blanks before it (what removing a marker removes).
+_MARKER = re.compile(r"\s*" + MARKER.pattern)
 
 #: Non-canonical citation shapes models produce, each with the group that holds the numbers.
 _VARIANTS = [
@@ -93,7 +103,7 @@ def repair_markers(text: str, k: int) -> str:
 _GROUP = re.compile(r"\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\](?:[\s,;]*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])*")
 
 
-def rewrite_groups(text: str, canon) -> str:
+def rewrite_groups(text: str, canon: Callable[[list[int]], str]) -> str:
     """Replace each marker group by ``" " + canon(numbers)`` (nothing at all when that is empty)."""
     def sub(m: re.Match) -> str:
         out = canon(_numbers(" ".join(re.findall(r"\d+", m.group(0)))))
@@ -206,7 +216,7 @@ class CitationVerifier:
     ``lexical`` supplies the alias table and IDF weights of the index.
     """
 
-    def __init__(self, encoder, lexical, sentence_vectors: dict | None = None,
+    def __init__(self, encoder: Encoder, lexical: LexicalChannel, sentence_vectors: dict | None = None,
                  threshold: float = SUPPORT_THRESHOLD):
         self.encoder = encoder
         self.lexical = lexical

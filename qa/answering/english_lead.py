@@ -20,6 +20,10 @@ worse, and a wrong translation is worse still). No machine translation is involv
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..retrieval.aliases import AliasTable
 
 __all__ = ["english_lead"]
 
@@ -107,7 +111,7 @@ def _quantities(text: str) -> str:
     return re.sub(rf"(?P<n>{_NUM})(?:\s+(?P<s>{scale}))?(?:\s+(?P<u>{units}))?(?![\w])", rep, text, flags=re.I)
 
 
-def english_lead(lead: str, aliases=None) -> str:
+def english_lead(lead: str, aliases: AliasTable | None = None) -> str:
     """``lead`` (a span of a Vietnamese sentence) with its numbers, dates, units and known
     names in English. ``aliases``: an :class:`~qa.retrieval.aliases.AliasTable` whose first
     form of a group is its English name (as in ``qa/retrieval/aliases.tsv``)."""
@@ -146,7 +150,7 @@ def _vietnamese_words(text: str) -> bool:
     return False
 
 
-def _english_names(text: str, aliases) -> str:
+def _english_names(text: str, aliases: AliasTable) -> str:
     """Replace a whole lead that is one known name by the group's English (first) form."""
     groups = getattr(aliases, "groups", None)
     if not groups:

@@ -32,19 +32,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embeddings.encoder import Encoder
+
 from ..retrieval.base import Query
-from ..retrieval.lexical import LexicalChannel, query_terms
+from ..retrieval.lexical import LexicalChannel, terms_of
 from ..retrieval.rescoring import coverage, query_units, sentence_units
 from ..types import Answer, Citation, Passage
+from .base import Answerer
 from .question_type import answer_span, answer_type, type_match
+from .relevance import NOT_FOUND
 
-__all__ = ["ExtractiveAnswerer", "ScoredSentence", "SentenceWeights", "NOT_FOUND"]
-
-NOT_FOUND = {
-    "vi": "Tôi không tìm thấy thông tin liên quan đến câu hỏi này trong các bài báo hiện có.",
-    "en": "I could not find information relevant to this question in the available articles.",
-}
-
+__all__ = ["ExtractiveAnswerer", "ScoredSentence", "SentenceWeights", "compose"]
 
 @dataclass(frozen=True)
 class SentenceWeights:
@@ -76,16 +74,16 @@ class ScoredSentence:
     parts: dict[str, float]
 
 
-class ExtractiveAnswerer:
+class ExtractiveAnswerer(Answerer):
     """Selects and cites source sentences. ``run()`` is the component's one entry point."""
 
     name = "extractive"
 
-    def __init__(self, encoder, lexical: LexicalChannel, max_sentences: int = 2,
-                 weights: SentenceWeights = SentenceWeights(), sentence_vectors: dict | None = None):
+    def __init__(self, encoder: Encoder, lexical: LexicalChannel, max_sentences: int = 2,
+                 weights: SentenceWeights = SentenceWeights(), sentence_vectors: dict | None = None) -> None:
         self.encoder = encoder
         self.lexical = lexical
-        #: passage id -> stored sentence vectors (see VectorIndex); sentences of passages
+        #: passage id -> stored sentence vectors (see FaissStore); sentences of passages
         #: without them are embedded at question time
         self.sentence_vectors = sentence_vectors if sentence_vectors is not None else {}
         self.max_sentences = max_sentences
@@ -113,9 +111,7 @@ class ExtractiveAnswerer:
             for i, v in zip(missing, fresh):
                 stored[i] = v
         dense = np.vstack(stored).astype(np.float32) @ query.vector
-        terms = query.terms.get("lexical")
-        if terms is None:
-            terms = query.terms["lexical"] = query_terms(query, self.lexical.aliases)
+        terms = terms_of(query, self.lexical.aliases)
         weights = query_units(terms, self.lexical.idf)
         kind = answer_type(query.text)
         out = []

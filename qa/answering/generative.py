@@ -42,9 +42,10 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
+from ..config import UNSUPPORTED_POLICIES, QAConfig
 from ..retrieval.base import Query
 from ..types import Answer, Citation, Claim, Passage
 from .backends import (
@@ -54,6 +55,7 @@ from .backends import (
     strip_reasoning,
     visible_text,
 )
+from .base import Answerer
 from .citations import (
     CitationVerifier,
     Support,
@@ -64,8 +66,9 @@ from .citations import (
     split_claims,
     strip_markers,
 )
-from .extractive import NOT_FOUND, ExtractiveAnswerer
+from .extractive import ExtractiveAnswerer
 from .prompt import LANGUAGE_NAME, build_messages
+from .relevance import NOT_FOUND
 
 __all__ = [
     "Generator",
@@ -81,7 +84,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FALLBACK_NAME = "extractive (fallback)"
-UNSUPPORTED_POLICIES = ("drop", "flag")
 #: Claims shorter than this many words are checked together with the question (see
 #: :meth:`GenerativeAnswerer._check_text`): a complete Vietnamese or English statement with a
 #: subject, a verb and an object rarely has fewer.
@@ -123,7 +125,7 @@ class _Checked:
     best: dict  # passage number -> Support
 
 
-class GenerativeAnswerer:
+class GenerativeAnswerer(Answerer):
     """A language model writes the answer; citations are verified and tied to source sentences.
 
     ``run()`` has the extractive answerer's signature; ``stream()`` yields partial answers and
@@ -133,9 +135,11 @@ class GenerativeAnswerer:
     """
 
     name = "generative"
+    #: streams while the model writes (seconds): reads only its passages and sentence vectors by id
+    needs_index_lock = False
 
     def __init__(self, generator: Generator, fallback: ExtractiveAnswerer, max_tokens: int = 256,
-                 unsupported: str = "drop", verifier: CitationVerifier | None = None):
+                 unsupported: str = "drop", verifier: CitationVerifier | None = None) -> None:
         if unsupported not in UNSUPPORTED_POLICIES:
             raise ValueError(f"unsupported must be one of {UNSUPPORTED_POLICIES}, not {unsupported!r}")
         self.generator = generator
@@ -146,22 +150,21 @@ class GenerativeAnswerer:
                                                      sentence_vectors=fallback.sentence_vectors)
 
     @classmethod
-    def from_config(cls, config, fallback: ExtractiveAnswerer) -> "GenerativeAnswerer":
+    def from_config(cls, config: QAConfig, fallback: ExtractiveAnswerer) -> GenerativeAnswerer:
         """``generator_url`` → OpenAI-compatible server; else ``generator_model`` → transformers."""
         if config.generator_url:
             gen: Generator = OpenAICompatibleGenerator(
                 config.generator_url, model=config.generator_model or "default",
-                api_key_env=getattr(config, "generator_api_key_env", "QA_GENERATOR_API_KEY"),
-                timeout=getattr(config, "generator_timeout", 60))
+                api_key_env=config.generator_api_key_env, timeout=config.generator_timeout,
+                max_retries=config.generator_retries)
         elif config.generator_model:
-            gen = TransformersGenerator(config.generator_model, device=getattr(config, "generator_device", "cpu"))
+            gen = TransformersGenerator(config.generator_model, device=config.generator_device)
         else:
             raise ValueError(
                 "answerer='generative' needs a language model: set generator_url to an OpenAI-compatible "
                 "server (e.g. Ollama: http://localhost:11434/v1, with generator_model naming the model) or "
                 "generator_model to a transformers model id or folder; or use answerer='extractive'")
-        return cls(gen, fallback, max_tokens=getattr(config, "generator_max_tokens", 256),
-                   unsupported=getattr(config, "generator_unsupported", "drop"))
+        return cls(gen, fallback, max_tokens=config.generator_max_tokens, unsupported=config.generator_unsupported)
 
     # ------------------------------------------------------------------ answering
     def run(self, query: Query, passages: list[Passage]) -> Answer:
@@ -278,8 +281,7 @@ class GenerativeAnswerer:
             if c.note == "recited":
                 body = _append_markers(strip_markers(c.text), [new_number[n] for n in c.numbers])
             else:
-                keep = set(c.numbers)
-                body = rewrite_groups(c.text, lambda ns: "".join(
+                body = rewrite_groups(c.text, lambda ns, keep=set(c.numbers): "".join(
                     f"[{new_number[n]}]" for n in dict.fromkeys(ns) if n in keep))
             pieces.append((gap if pieces else "") + body)
             if c.checked:

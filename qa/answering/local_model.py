@@ -79,13 +79,15 @@ class LocalModel:
             self._loaded = (tok, model)
             return self._loaded
 
-    def _check(self, tokenizer) -> None:
+    def _check(self, tokenizer: object) -> None:
         """Refuse a tokenizer this use cannot work with (raise ``RuntimeError``); all pass here."""
 
     @property
-    def tokenizer(self):
+    def tokenizer(self) -> object:
+        """The model's tokenizer (loaded on first use)."""
         return self._load()[0]
 
     @property
-    def model(self):
+    def model(self) -> object:
+        """The model (loaded on first use, in eval mode on :attr:`device`)."""
         return self._load()[1]

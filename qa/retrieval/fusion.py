@@ -1,20 +1,38 @@
-"""Fusion of the dense and lexical channels, chosen by what the scores can say.
+"""Fusion of the dense and lexical channels, chosen by what the scores can say; one strategy per
+retrieval method (:data:`STRATEGIES`, keyed by :data:`qa.config.RETRIEVAL_METHODS`).
 
 * ``rrf``: reciprocal rank fusion, ``sum 1 / (RRF_K + rank)``. It needs only ranks, so it is
   the method for channels whose scores are not comparable; kept as the "plain RRF" peer.
 * ``weighted`` (the product's): both channels here give scores — a cosine in [-1, 1] and a
   BM25 score that we scale by the best candidate's — so a convex combination keeps the
   information RRF throws away (how much better the first candidate is than the tenth), and
-  its lexical weight depends on the question's language (:func:`lexical_weight`).
+  its lexical weight depends on the question's language (:func:`lexical_weight`). The
+  product's ``hybrid`` adds the best sentence's cosine and, for the top candidates, its lexical
+  coverage (qa/retrieval/rescoring.py), and drops near duplicates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .base import Ranking
+from ..config import RETRIEVAL_METHODS
+from ..text.analysis import content_terms
+from .base import Query, Ranking
+from .rescoring import (
+    SENTENCE_DENSE_WEIGHT,
+    SENTENCE_WEIGHT,
+    drop_near_duplicates,
+    sentence_coverage,
+)
 
-__all__ = ["rrf", "weighted", "minmax", "lexical_weight", "RRF_K", "VI_LEXICAL_WEIGHT", "EN_LEXICAL_WEIGHT"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .retriever import Retriever
+
+__all__ = ["rrf", "weighted", "minmax", "lexical_weight", "RRF_K", "VI_LEXICAL_WEIGHT", "EN_LEXICAL_WEIGHT",
+           "RESCORE_DEPTH", "STRATEGIES", "Strategy"]
 
 #: The constant of Cormack et al. (2009): 60 damps the head of each list so that a passage
 #: ranked well by both channels beats one ranked first by a single channel; the original paper
@@ -29,6 +47,9 @@ VI_LEXICAL_WEIGHT = 0.45
 #: has terms that cross languages (names, numbers, aliases) and scaled by their share of
 #: the question: BM25 on English words is noise (R@5 0.366), but a shared name is evidence.
 EN_LEXICAL_WEIGHT = 0.3
+#: Candidates rescored at sentence level: the answerer reads 5, recall@20 is reported; 30
+#: leaves room for duplicates removed after rescoring.
+RESCORE_DEPTH = 30
 
 
 def rrf(rankings: list[Ranking], k: int = RRF_K) -> Ranking:
@@ -76,3 +97,74 @@ def weighted(dense: dict[int, float], lexical: dict[int, float], w_lex: float) -
     s = (1 - w_lex) * d + w_lex * lex
     order = np.argsort(-s, kind="stable")
     return [(ids[i], float(s[i])) for i in order]
+
+
+# ------------------------------------------------------------------------------- strategies
+#: How one retrieval method ranks: (retriever, query, k) -> the ``k`` best (passage id, score).
+Strategy = Callable[["Retriever", Query, int], Ranking]
+
+
+def dense_only(r: Retriever, query: Query, k: int) -> Ranking:
+    """``dense``: the passage vectors alone (the store's search, filters applied there)."""
+    return r.dense.search(query, k)
+
+
+def lexical_only(r: Retriever, query: Query, k: int) -> Ranking:
+    """``bm25``: the lexical channel alone."""
+    return r.lexical_ranking(query, k)
+
+
+def plain_rrf(r: Retriever, query: Query, k: int) -> Ranking:
+    """``rrf``: reciprocal rank fusion of the dense and lexical candidates (the plain peer)."""
+    return rrf([r.dense.search(query, r.candidates), r.lexical_ranking(query, r.candidates)])[:k]
+
+
+def hybrid(r: Retriever, query: Query, k: int) -> Ranking:
+    """``hybrid`` (the product's): see :func:`_hybrid_fusion`."""
+    return _hybrid_fusion(r, query, r.dense.search(query, r.candidates), r.lexical_ranking(query, r.candidates), k)
+
+
+def _hybrid_fusion(r: Retriever, query: Query, dense: Ranking, lexical: Ranking, k: int) -> Ranking:
+    """Language-aware fusion of passage, sentence and lexical evidence, then rescoring.
+
+    Candidates: the top of the dense, lexical and best-sentence rankings. Fused score:
+    ``(1 - w_lex) * dense + w_lex * bm25`` (both scaled to [0, 1] over the candidates,
+    ``w_lex`` from :func:`lexical_weight`), plus the best sentence's cosine (scaled)
+    times :data:`SENTENCE_DENSE_WEIGHT` for the question's language, plus, for the top
+    :data:`RESCORE_DEPTH`, the best sentence's lexical coverage times
+    :data:`SENTENCE_WEIGHT`. Near duplicates are dropped.
+    """
+    top_sentence = r.sentences.search(query, r.candidates)
+    allowed = r.index.filter_ids(query.filters)
+    if allowed is not None:
+        top_sentence = [(pid, sc) for pid, sc in top_sentence if pid in allowed]
+    d = dict(dense)
+    lex = dict(lexical)
+    pool = set(d) | set(lex) | {pid for pid, _ in top_sentence}
+    missing = [pid for pid in pool if pid not in d]
+    if missing:  # exact cosines for candidates the dense channel did not return
+        vecs = r.index.vectors(missing)
+        d.update(zip(missing, (vecs @ query.vector).tolist()))
+    terms = query.lexical_terms or []
+    crossing = len({t for t in terms if t in r.lexical.vocab})
+    w_lex = lexical_weight(query.language, crossing, len(content_terms(query.text, query.language)))
+    fused = dict(weighted(d, lex if w_lex > 0 else {}, w_lex))
+    query.dense_scores = d
+    # A passage indexed without sentence vectors (an index from an older version) is
+    # judged by its passage cosine, not pushed to the bottom.
+    best_sentence = r.sentences.best(query, list(fused))
+    sent = minmax({pid: best_sentence.get(pid, d[pid]) for pid in fused})
+    w_sent = SENTENCE_DENSE_WEIGHT[query.language]
+    scored = sorted(((pid, s + w_sent * sent[pid]) for pid, s in fused.items()), key=lambda x: -x[1])
+    head = scored[:RESCORE_DEPTH]
+    rescored = []
+    for pid, score in head:
+        cov = sentence_coverage(terms, r.sentence_units(pid), r.lexical.idf) if terms and w_lex > 0 else 0.0
+        rescored.append((pid, score + SENTENCE_WEIGHT * cov))
+    rescored.sort(key=lambda x: -x[1])
+    rescored = drop_near_duplicates(rescored, lambda x: r.shingles(x[0]))
+    return (rescored + scored[RESCORE_DEPTH:])[:k]
+
+
+STRATEGIES: dict[str, Strategy] = {"hybrid": hybrid, "dense": dense_only, "bm25": lexical_only, "rrf": plain_rrf}
+assert set(STRATEGIES) == set(RETRIEVAL_METHODS)

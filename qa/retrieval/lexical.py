@@ -30,13 +30,13 @@ from functools import lru_cache
 import numpy as np
 
 from corpus.normalize import fold_diacritics
-from embeddings.vector_index import VectorIndex
+from embeddings.stores import VectorStore
 
-from ..analysis import EN_STOP, VI_STOP
+from ..text.analysis import EN_STOP, VI_STOP
 from .aliases import AliasTable
 from .base import Query, Ranking
 
-__all__ = ["LexicalChannel", "passage_terms", "query_terms", "has_diacritics"]
+__all__ = ["LexicalChannel", "passage_terms", "query_terms", "has_diacritics", "terms_of"]
 
 _SYL = re.compile(r"\w+", re.U)
 _NAME = re.compile(r"\b[A-ZĐ][\w'-]*|\b\w*\d\w*", re.U)
@@ -89,6 +89,13 @@ def query_terms(query: Query, aliases: AliasTable) -> list[str]:
     return syl + compounds + alias
 
 
+def terms_of(query: Query, aliases: AliasTable) -> list[str]:
+    """``query``'s lexical terms (:func:`query_terms`), computed once and kept on the query."""
+    if query.lexical_terms is None:
+        query.lexical_terms = query_terms(query, aliases)
+    return query.lexical_terms
+
+
 class LexicalChannel:
     """BM25 over the terms stored with each passage (``StoredPassage.extra["terms"]``).
 
@@ -108,7 +115,7 @@ class LexicalChannel:
 
     name = "bm25"
 
-    def __init__(self, index: VectorIndex, aliases: AliasTable):
+    def __init__(self, index: VectorStore, aliases: AliasTable):
         self.index = index
         self.aliases = aliases
         self._bm25 = None
@@ -236,9 +243,7 @@ class LexicalChannel:
     def scores(self, query: Query) -> np.ndarray:
         """BM25 score of every passage (aligned with :attr:`ids`)."""
         self._ensure()
-        terms = query.terms.get("lexical")
-        if terms is None:
-            terms = query.terms["lexical"] = query_terms(query, self.aliases)
+        terms = terms_of(query, self.aliases)
         if self._bm25 is None or not terms:
             return np.zeros(len(self._ids), dtype=np.float32)
         vocab = self._bm25.vocab_dict

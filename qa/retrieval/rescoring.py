@@ -14,10 +14,12 @@ with one fact; a candidate whose word shingles overlap a better-ranked one's by 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from corpus.normalize import fold_diacritics
 
-__all__ = ["SENTENCE_DENSE_WEIGHT", "sentence_coverage", "query_units", "sentence_units", "coverage", "shingles", "drop_near_duplicates", "SENTENCE_WEIGHT", "DUPLICATE_JACCARD"]
+__all__ = ["SENTENCE_DENSE_WEIGHT", "sentence_coverage", "query_units", "sentence_units", "coverage", "shingles",
+           "drop_near_duplicates", "SENTENCE_WEIGHT", "DUPLICATE_JACCARD"]
 
 #: Weight of the best sentence's coverage (in [0, 1]) added to the fused score (in [0, 1]).
 #: 0.25: enough to reorder candidates whose fused scores are within a quarter of the scale,
@@ -78,7 +80,7 @@ def shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
     return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
 
 
-def drop_near_duplicates(items: list, shingles_of, threshold: float = DUPLICATE_JACCARD) -> list:
+def drop_near_duplicates(items: list, shingles_of: Callable[[object], set], threshold: float = DUPLICATE_JACCARD) -> list:
     """Keep the first of every group of near-identical texts (order preserved).
 
     ``shingles_of(item)`` gives the item's :func:`shingles` (callers cache them).

@@ -15,24 +15,21 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from embeddings.store import VectorStore
+from embeddings.stores import VectorStore
 
-from ..analysis import content_terms
+from ..config import RETRIEVAL_METHODS
 from ..types import Passage
 from . import fusion
 from .aliases import AliasTable, load_aliases
 from .base import Query, Ranking
 from .dense import DenseChannel, SentenceChannel
 from .lexical import LexicalChannel
-from .rescoring import (SENTENCE_DENSE_WEIGHT, SENTENCE_WEIGHT, drop_near_duplicates, sentence_coverage,
-                        sentence_units, shingles)
+from .rescoring import (
+    sentence_units,
+    shingles,
+)
 
-__all__ = ["METHODS", "ReadWriteLock", "Retriever"]
-
-METHODS = ("hybrid", "dense", "bm25", "rrf")
-#: Candidates rescored at sentence level: the answerer reads 5, recall@20 is reported; 30
-#: leaves room for duplicates removed after rescoring.
-RESCORE_DEPTH = 30
+__all__ = ["ReadWriteLock", "Retriever"]
 
 
 class ReadWriteLock:
@@ -90,9 +87,9 @@ class Retriever:
     """
 
     def __init__(self, index: VectorStore, method: str = "hybrid", candidates: int = 50,
-                 aliases: AliasTable | None = None, lexical: LexicalChannel | None = None):
-        if method not in METHODS:
-            raise ValueError(f"unknown retrieval method {method!r}; choose one of {', '.join(METHODS)}")
+                 aliases: AliasTable | None = None, lexical: LexicalChannel | None = None) -> None:
+        if method not in RETRIEVAL_METHODS:
+            raise ValueError(f"unknown retrieval method {method!r}; choose one of {', '.join(RETRIEVAL_METHODS)}")
         self.index = index
         self.method = method
         self.candidates = candidates
@@ -154,59 +151,11 @@ class Retriever:
     # ------------------------------------------------------------------ ranking
     def rank(self, query: Query, k: int) -> Ranking:
         """Passage ids and final scores, best first (at most ``k``), among the passages that
-        pass ``query.filters`` when it is set (the store filters the dense search)."""
-        if self.method == "dense":
-            return self.dense.search(query, k)
-        if self.method == "bm25":
-            return self._lexical(query, k)
-        dense = self.dense.search(query, self.candidates)
-        lexical = self._lexical(query, self.candidates)
-        if self.method == "rrf":
-            return fusion.rrf([dense, lexical])[:k]
-        return self._hybrid(query, dense, lexical, k)
+        pass ``query.filters`` when it is set (the store filters the dense search): the
+        method's strategy (:data:`qa.retrieval.fusion.STRATEGIES`)."""
+        return fusion.STRATEGIES[self.method](self, query, k)
 
-    def _hybrid(self, query: Query, dense: Ranking, lexical: Ranking, k: int) -> Ranking:
-        """Language-aware fusion of passage, sentence and lexical evidence, then rescoring.
-
-        Candidates: the top of the dense, lexical and best-sentence rankings. Fused score:
-        ``(1 - w_lex) * dense + w_lex * bm25`` (both scaled to [0, 1] over the candidates,
-        ``w_lex`` from :func:`fusion.lexical_weight`), plus the best sentence's cosine (scaled)
-        times :data:`SENTENCE_DENSE_WEIGHT` for the question's language, plus, for the top
-        :data:`RESCORE_DEPTH`, the best sentence's lexical coverage times
-        :data:`SENTENCE_WEIGHT`. Near duplicates are dropped.
-        """
-        top_sentence = self.sentences.search(query, self.candidates)
-        allowed = self.index.filter_ids(query.filters)
-        if allowed is not None:
-            top_sentence = [(pid, sc) for pid, sc in top_sentence if pid in allowed]
-        d = dict(dense)
-        lex = dict(lexical)
-        pool = set(d) | set(lex) | {pid for pid, _ in top_sentence}
-        missing = [pid for pid in pool if pid not in d]
-        if missing:  # exact cosines for candidates the dense channel did not return
-            vecs = self.index.vectors(missing)
-            d.update(zip(missing, (vecs @ query.vector).tolist()))
-        terms = query.terms.get("lexical", [])
-        crossing = len({t for t in terms if t in self.lexical.vocab})
-        w_lex = fusion.lexical_weight(query.language, crossing, len(content_terms(query.text, query.language)))
-        fused = dict(fusion.weighted(d, lex if w_lex > 0 else {}, w_lex))
-        query.terms["dense"] = d
-        # A passage indexed without sentence vectors (an index from an older version) is
-        # judged by its passage cosine, not pushed to the bottom.
-        best_sentence = self.sentences.best(query, list(fused))
-        sent = fusion.minmax({pid: best_sentence.get(pid, d[pid]) for pid in fused})
-        w_sent = SENTENCE_DENSE_WEIGHT[query.language]
-        scored = sorted(((pid, s + w_sent * sent[pid]) for pid, s in fused.items()), key=lambda x: -x[1])
-        head = scored[:RESCORE_DEPTH]
-        rescored = []
-        for pid, score in head:
-            cov = sentence_coverage(terms, self._sentences(pid), self.lexical.idf) if terms and w_lex > 0 else 0.0
-            rescored.append((pid, score + SENTENCE_WEIGHT * cov))
-        rescored.sort(key=lambda x: -x[1])
-        rescored = drop_near_duplicates(rescored, lambda x: self._shingles(x[0]))
-        return (rescored + scored[RESCORE_DEPTH:])[:k]
-
-    def _lexical(self, query: Query, k: int) -> Ranking:
+    def lexical_ranking(self, query: Query, k: int) -> Ranking:
         """The lexical channel's top ``k``, among the passages passing ``query.filters``."""
         allowed = self.index.filter_ids(query.filters)
         if allowed is None:
@@ -217,7 +166,7 @@ class Retriever:
         top = np.argsort(-s, kind="stable")[:k]
         return [(int(ids[i]), float(s[i])) for i in top if s[i] > 0]
 
-    def _sentences(self, pid: int) -> list[set[str]]:
+    def sentence_units(self, pid: int) -> list[set[str]]:
         """Match units (folded syllables, alias tokens) of each sentence of a passage, cached."""
         cached = self._sentence_cache.get(pid)
         if cached is None:
@@ -229,7 +178,8 @@ class Retriever:
             self._sentence_cache[pid] = cached
         return cached
 
-    def _shingles(self, pid: int) -> set:
+    def shingles(self, pid: int) -> set:
+        """Word-trigram shingles of a passage (near-duplicate removal), cached."""
         sh = self._shingle_cache.get(pid)
         if sh is None:
             sh = self._shingle_cache[pid] = shingles(self.index.passages[pid].text)
@@ -239,7 +189,7 @@ class Retriever:
     def run(self, query: Query, top_k: int) -> list[Passage]:
         """The ``top_k`` best passages as :class:`~qa.types.Passage` objects."""
         ranking = self.rank(query, max(top_k, self.candidates))[:top_k]
-        dense = query.terms.get("dense", {})
+        dense = query.dense_scores
         out = []
         for rank, (pid, score) in enumerate(ranking, 1):
             scores = {self.method: score}

@@ -6,9 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embeddings.encoder import FINGERPRINT_PROBE, PRECISIONS, bf16_native, load_encoder, resolve_precision
+from benchmarks.common import SEED_QUESTIONS
+from embeddings.encoder import (
+    FINGERPRINT_PROBE,
+    PRECISIONS,
+    bf16_native,
+    load_encoder,
+    resolve_precision,
+)
 from qa import Pipeline, QAConfig
-from qa.bench import SEED_QUESTIONS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -140,10 +140,10 @@ def test_remove_then_list(runs, dirs, bundled_docs, bundled_pipeline):
     assert not any(line.startswith(gone) for line in lines)
     assert sum(line.startswith(d.id) for d in bundled_docs.values() for line in lines) == 4
     # removed from disk too; the session's index it was copied from is untouched
-    from embeddings.vector_index import VectorIndex
+    from embeddings.stores.faiss import FaissStore
 
-    assert gone not in VectorIndex.open(dirs.copy).documents
-    assert gone in VectorIndex.open(bundled_pipeline.index.path).documents
+    assert gone not in FaissStore.open(dirs.copy).documents
+    assert gone in FaissStore.open(bundled_pipeline.index.path).documents
 
 
 # --------------------------------------------------------------------------- in-process

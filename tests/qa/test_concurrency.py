@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from conftest import SHARED_EVAL
 
 from corpus import Document, clean_article, load_bundled
 
@@ -68,10 +68,10 @@ def test_16_threads_get_the_sequential_answers(bundled_pipeline):
         assert concurrent == sequential
 
 
-def _mlqa_documents(n: int) -> list[Document]:
+def _mlqa_documents(dev_set: Path, n: int) -> list[Document]:
     """Real Vietnamese Wikipedia paragraphs (MLQA contexts), as documents to add."""
     docs = []
-    with open(SHARED_EVAL / "contexts.jsonl", encoding="utf-8") as f:
+    with open(dev_set / "contexts.jsonl", encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
             cleaned = clean_article(row["text"], title=row["title"])
@@ -93,11 +93,11 @@ def private_pipeline(bundled_pipeline, encoder, tmp_path_factory):
     return Pipeline(QAConfig(index_dir=copy), encoder=encoder)
 
 
-def test_asking_while_documents_are_added_and_removed(private_pipeline):
+def test_asking_while_documents_are_added_and_removed(private_pipeline, dev_set):
     pipe = private_pipeline
     questions = QUESTIONS[:4]
     before = {q: key(pipe.ask(q)) for q in questions}
-    extra = _mlqa_documents(4)
+    extra = _mlqa_documents(dev_set, 4)
     errors: list[BaseException] = []
     seen: dict[str, set] = {q: set() for q in questions}
     asked = [0]
@@ -163,9 +163,9 @@ class PausingDict(dict):
             self.resume.wait(60)
 
 
-def test_a_question_never_sees_a_half_added_document(private_pipeline):
+def test_a_question_never_sees_a_half_added_document(private_pipeline, dev_set):
     pipe = private_pipeline
-    (doc,) = [d for d in _mlqa_documents(12) if len(pipe.chunk(d)) >= 2][:1]
+    (doc,) = [d for d in _mlqa_documents(dev_set, 12) if len(pipe.chunk(d)) >= 2][:1]
     query = pipe.query(QUESTIONS[0])  # embedded beforehand: the question below only searches
     passages = PausingDict(pipe.index.passages)
     pipe.index.passages = passages

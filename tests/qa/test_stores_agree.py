@@ -20,7 +20,6 @@ pytest.importorskip("milvus_lite", reason="milvus-lite (embedded Milvus) is not 
 from qa import Pipeline, QAConfig  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SHARED_EVAL = HERE.parents[1].parent / "shared" / "eval" / "mlqa-vi-dev"
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -45,7 +44,7 @@ def milvus_pipeline(encoder, tmp_path_factory, bundled_pipeline):
     the other four are copied with the FAISS pipeline's vectors (embedding all five again would
     add ~35 s to the fast suite on 2 cores)."""
     from corpus import load_bundled
-    from embeddings.store import copy_store
+    from embeddings.stores import copy_store
 
     uri = str(tmp_path_factory.mktemp("milvus") / "bundled.db")
     pipe = Pipeline(QAConfig(vector_store_uri=uri, vector_store_collection="bundled"), encoder=encoder)
@@ -63,11 +62,11 @@ def cited(answer):
 
 
 def test_milvus_store_is_selected_by_configuration(milvus_pipeline, bundled_pipeline):
-    from embeddings.milvus_store import MilvusStore
-    from embeddings.vector_index import VectorIndex
+    from embeddings.stores.faiss import FaissStore
+    from embeddings.stores.milvus import MilvusStore
 
     assert isinstance(milvus_pipeline.index, MilvusStore)
-    assert isinstance(bundled_pipeline.index, VectorIndex)
+    assert isinstance(bundled_pipeline.index, FaissStore)
     assert set(milvus_pipeline.index.documents) == set(bundled_pipeline.index.documents)
     assert len(milvus_pipeline.index) == len(bundled_pipeline.index)
 
@@ -95,7 +94,7 @@ def test_same_cited_answer_on_both_stores(milvus_pipeline, bundled_pipeline, que
     {"date_to": "2015"},
 ])
 def test_filters_restrict_the_answer_the_same_way(milvus_pipeline, bundled_pipeline, bundled_docs, filters):
-    from embeddings.store import PassageFilter
+    from embeddings.stores import PassageFilter
 
     flt = PassageFilter.coerce(filters)
     allowed = {d.id for d in bundled_docs.values() if flt.matches(d)}
@@ -110,13 +109,13 @@ def test_filters_restrict_the_answer_the_same_way(milvus_pipeline, bundled_pipel
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED_EVAL / "questions.jsonl").exists(), reason="dev set not present")
-def test_eval_harness_recall_agrees_within_001(encoder, tmp_path):
-    from embeddings.milvus_store import MilvusStore
-    from embeddings.store import copy_store
-    from qa.eval import build_pipeline, load_qa_set, run_eval
+def test_eval_harness_recall_agrees_within_001(encoder, tmp_path, dev_set):
+    from embeddings.stores import copy_store
+    from embeddings.stores.milvus import MilvusStore
+    from evaluation.datasets import load_qa_set
+    from evaluation.harness import build_pipeline, run_eval
 
-    qa = load_qa_set(SHARED_EVAL)
+    qa = load_qa_set(dev_set)
     base, _ = build_pipeline(qa, encoder=encoder, cache=True, progress=False)
     store = MilvusStore.open_or_create(
         str(tmp_path / "dev.db"), collection="dev", model=encoder.name, fingerprint=encoder.fingerprint,

@@ -8,29 +8,29 @@ import bm25s
 import numpy as np
 import pytest
 
-from embeddings import ann
-from embeddings.store import copy_store
-from qa import Pipeline, QAConfig, bench
-from qa.eval import load_qa_set
+from benchmarks.common import SEED_QUESTIONS
+from benchmarks.sources import synthetic_index
+from embeddings.stores import ann, copy_store
+from evaluation.datasets import load_qa_set
+from qa import Pipeline, QAConfig
 from qa.retrieval.base import Query
 from qa.retrieval.dense import SentenceChannel
 from qa.retrieval.lexical import K1, B, LexicalChannel
 from qa.retrieval.retriever import Retriever
-from tests.conftest import SHARED_EVAL
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
-              pytest.mark.skipif(not SHARED_EVAL.is_dir(), reason="needs the MLQA-vi dev set")]
+              pytest.mark.usefixtures("dev_set")]
 
 
 @pytest.fixture(scope="module")
-def dev_docs():
+def dev_docs(dev_set):
     """Six dev-set contexts as documents (Vietnamese Wikipedia paragraphs)."""
-    return load_qa_set(SHARED_EVAL).documents()[:6]
+    return load_qa_set(dev_set).documents()[:6]
 
 
 @pytest.fixture(scope="module")
-def dev_questions():
-    qa_set = load_qa_set(SHARED_EVAL)
+def dev_questions(dev_set):
+    qa_set = load_qa_set(dev_set)
     return [q.text(lang) for q in qa_set.questions[:6] for lang in ("vi", "en") if q.text(lang)]
 
 
@@ -71,7 +71,7 @@ def assert_same_results(pipe: Pipeline, questions: list[str]) -> None:
         q, q_ref = pipe.query(text), pipe.query(text)
         scores = inc.lexical.scores(q)
         assert np.array_equal(scores, ref.lexical.scores(q_ref))
-        known = [t for t in q.terms["lexical"] if t in lib.vocab_dict]
+        known = [t for t in q.lexical_terms if t in lib.vocab_dict]
         if known:
             assert np.array_equal(scores, lib.get_scores(known))
         assert inc.sentences.search(q, 20) == ref.sentences.search(q_ref, 20)
@@ -79,7 +79,7 @@ def assert_same_results(pipe: Pipeline, questions: list[str]) -> None:
 
 
 def test_adding_documents_matches_a_rebuild(pipe, dev_docs, dev_questions):
-    questions = bench.SEED_QUESTIONS + dev_questions
+    questions = SEED_QUESTIONS + dev_questions
     lexical, sentences = pipe.retriever.lexical, pipe.retriever.sentences
     search_index = sentences._search_index
     before = len(pipe.index)
@@ -106,9 +106,9 @@ def test_removing_documents_matches_a_rebuild(pipe, dev_docs, dev_questions, bun
     pipe.remove(gone.id)
     pipe.remove(dev_docs[1].id)
     assert not only_there & set(pipe.retriever.lexical.vocab)  # the vocabulary shrank with it
-    assert_same_results(pipe, bench.SEED_QUESTIONS + dev_questions)
+    assert_same_results(pipe, SEED_QUESTIONS + dev_questions)
     pipe.add_documents([dev_docs[1], dev_docs[4]])  # and adding after removals
-    assert_same_results(pipe, bench.SEED_QUESTIONS + dev_questions)
+    assert_same_results(pipe, SEED_QUESTIONS + dev_questions)
 
 
 def test_lexical_channel_reads_passages_stored_without_terms(pipe, dev_docs):
@@ -148,7 +148,7 @@ def test_ivf_sentence_index_takes_additions_and_removals(pipe, dev_docs, monkeyp
         top = ch.search(q, 10)
         assert len(top) == 10 and not {p for p, _ in top} & set(added)
     # grown past RETRAIN_GROWTH x the trained size: a new index, trained again
-    big = bench.synthetic_index([pipe.index], int(len(pipe.index) * (ann.RETRAIN_GROWTH + 1)))
+    big = synthetic_index([pipe.index], int(len(pipe.index) * (ann.RETRAIN_GROWTH + 1)))
     later = list(big.passages)[len(pipe.index):]
     hidden = {pid: big.passages.pop(pid) for pid in later}
     grown = SentenceChannel(big)

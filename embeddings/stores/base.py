@@ -1,0 +1,259 @@
+"""The vector-store contract: :class:`VectorStore`, what it stores (:class:`StoredPassage`), how it is
+filtered (:class:`PassageFilter`), its errors (all :class:`StoreError`) and :data:`FORMAT_VERSION`.
+
+Two stores implement :class:`VectorStore`:
+
+- :class:`embeddings.stores.faiss.FaissStore`: FAISS in a directory, embedded, the default.
+- :class:`embeddings.stores.milvus.MilvusStore`: a Milvus collection through ``pymilvus``, either a
+  local Milvus Lite file (``.../index.db``) or a Milvus standalone/cluster server
+  (``http://host:19530``).
+
+Everything above the store (retrieval, fusion, answering, citations, the app) reads the same
+attributes: ``passages`` (id -> :class:`StoredPassage`, with the BM25
+terms in ``extra["terms"]``), ``documents`` (id -> cleaned :class:`~corpus.document.Document`,
+which citations point into), ``sentence_vectors`` (passage id -> float16 matrix) and
+``manifest`` (model, chunking, document list), and calls :meth:`VectorStore.search` /
+:meth:`VectorStore.vectors` for the dense channel. :func:`embeddings.stores.factory.open_store` picks
+the store a configuration names; tests/embeddings/stores/test_contract.py holds every store to this
+contract.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from corpus.document import Chunk, Document
+
+__all__ = ["FORMAT_VERSION", "ConcurrentChangeError", "CorruptIndexError", "IndexMismatchError", "PassageFilter",
+           "StoreError", "StoreUnavailableError", "StoredPassage", "VectorStore"]
+
+#: Version of the stored layout (FAISS directory and Milvus collections alike): a store of another
+#: version is refused with :class:`IndexMismatchError` (rebuild it).
+FORMAT_VERSION = 1
+
+
+class StoreError(RuntimeError):
+    """Any failure of a passage store that is the store's, not the caller's: the base of the errors
+    below, so a command line or an app catches one type."""
+
+
+class IndexMismatchError(StoreError):
+    """The index was built with another embedding model or chunking than the one requested."""
+
+
+class CorruptIndexError(StoreError):
+    """An index file is missing, truncated or damaged. ``file`` names it."""
+
+    def __init__(self, path: Path, file: str, problem: str):
+        self.path = Path(path)
+        self.file = file
+        super().__init__(
+            f"the index at {path} is damaged: {file} {problem}. It cannot be repaired; delete the folder "
+            f"{path} and build the index again (`python -m qa index --index {path} PATH...`)")
+
+
+class ConcurrentChangeError(StoreError):
+    """The store was changed by another process since it was opened (a commit would overwrite
+    that change): re-open it and repeat the change."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be opened here: its client library is missing, or its file is held by
+    another process."""
+
+
+@dataclass
+class StoredPassage:
+    """A passage row as stored: the chunk plus its row id and lexical fields."""
+
+    id: int
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    sentences: list[tuple[int, int]]
+    n_tokens: int
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_chunk(cls, row_id: int, chunk: Chunk) -> StoredPassage:
+        return cls(id=row_id, doc_id=chunk.doc_id, index=chunk.index, start=chunk.start, end=chunk.end,
+                   text=chunk.text, sentences=[tuple(s) for s in chunk.sentences], n_tokens=chunk.n_tokens)
+
+
+_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+@dataclass(frozen=True)
+class PassageFilter:
+    """Which documents' passages a search may return. Empty fields do not restrict.
+
+    ``sources``: outlets (``Document.source``, exact match, e.g. ``("QĐND",)``);
+    ``date_from`` / ``date_to``: inclusive bounds as ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``
+    compared with the document's ISO date (``date_to="2016-08"`` includes the whole month); a
+    document without a date never passes a date bound; ``doc_ids``: document ids.
+    """
+
+    sources: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+    doc_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("sources", "doc_ids"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = (value,)
+            object.__setattr__(self, name, tuple(value or ()))
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None and not _DATE.match(str(value)):
+                raise ValueError(f"{name} must look like 2016, 2016-08 or 2016-08-26, not {value!r}")
+
+    @classmethod
+    def coerce(cls, value: PassageFilter | Mapping | None) -> PassageFilter | None:
+        """A filter from a :class:`PassageFilter`, a dict of its fields, or None (no filter)."""
+        if value is None or isinstance(value, PassageFilter):
+            return None if value is None or value.empty else value
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"sources", "date_from", "date_to", "doc_ids"}
+            if unknown:
+                raise ValueError(f"unknown filter field(s): {', '.join(sorted(unknown))}; "
+                                 "use sources, date_from, date_to, doc_ids")
+            f = cls(**value)
+            return None if f.empty else f
+        raise TypeError(f"filters must be a PassageFilter or a dict, not {type(value).__name__}")
+
+    @property
+    def empty(self) -> bool:
+        return not (self.sources or self.doc_ids or self.date_from or self.date_to)
+
+    def matches(self, doc: Document) -> bool:
+        """Whether the passages of ``doc`` pass this filter."""
+        if self.sources and doc.source not in self.sources:
+            return False
+        if self.doc_ids and doc.id not in self.doc_ids:
+            return False
+        if self.date_from or self.date_to:
+            date = doc.date or ""
+            if not date:
+                return False
+            if self.date_from and date < self.date_from:
+                return False
+            if self.date_to and date[:len(self.date_to)] > self.date_to:
+                return False
+        return True
+
+
+class VectorStore(ABC):
+    """What the retrieval and answering layers use of a passage store.
+
+    Implementations keep ``passages``, ``documents``, ``sentence_vectors`` and ``manifest``
+    readable in memory (the BM25 and sentence channels scan them) and own the passage vectors.
+    Changes are made with :meth:`add` / :meth:`remove` and made durable by :meth:`commit`.
+    """
+
+    path: object
+    manifest: dict
+    passages: dict
+    documents: dict
+    sentence_vectors: dict
+
+    @abstractmethod
+    def add(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray,
+            extras: Sequence[dict] | None = None,
+            sentence_vectors: Sequence[np.ndarray] | None = None) -> list[int]:
+        """Add one document's passages (a document already present is left as it is)."""
+
+    @abstractmethod
+    def remove(self, doc_id: str) -> int:
+        """Remove a document and its passages; returns how many passages were removed."""
+
+    @abstractmethod
+    def search(self, query_vectors: np.ndarray, k: int,
+               filter: PassageFilter | None = None) -> list[list[tuple[int, float]]]:
+        """For each query vector, the ``k`` nearest passages passing ``filter`` as (id, cosine)."""
+
+    @abstractmethod
+    def vectors(self, ids: Iterable[int]) -> np.ndarray:
+        """Stored vectors of the given passage ids, in that order."""
+
+    @abstractmethod
+    def commit(self) -> bool:
+        """Make the changes durable; False when there was nothing to write."""
+
+    @property
+    @abstractmethod
+    def where(self) -> str:
+        """How error messages name this store ("the index at …", "the Milvus store … at …")."""
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["model"]["dim"])
+
+    @property
+    def model_name(self) -> str:
+        return self.manifest["model"]["name"]
+
+    def check_compatible(self, *, model: str, probe_matches: bool, dim: int, chunking: dict | None = None) -> None:
+        """Raise :class:`IndexMismatchError` unless the store was built
+        by this model (same dimension and probe vector) and chunking."""
+        m = self.manifest["model"]
+        if dim != m["dim"] or not probe_matches:
+            raise IndexMismatchError(
+                f"{self.where} was built with embedding model {m['name']!r} (fingerprint "
+                f"{m['fingerprint']}, dim {m['dim']}), not with {model!r} (dim {dim}). Open it with the "
+                "same model, or build a new one (another directory or collection).")
+        if chunking is not None and chunking != self.manifest["chunking"]:
+            raise IndexMismatchError(
+                f"{self.where} was chunked with {self.manifest['chunking']}, not {chunking}; use the "
+                "same chunking settings or build a new one (another directory or collection)")
+
+    def __contains__(self, doc_id: str) -> bool:
+        return doc_id in self.documents
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def filter_ids(self, flt: PassageFilter | None) -> set[int] | None:
+        """Ids of the passages that pass ``flt`` (None = no filter).
+
+        One pass over the passages (~50 ms per 100,000 in Python), cached for the last filter
+        until the store changes: one question asks for it once per channel, and a user who
+        filters usually keeps the same filter for several questions.
+        """
+        if flt is None or flt.empty:
+            return None
+        key = (flt, self._state_key())
+        cached = getattr(self, "_filter_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        ok_docs = {doc_id for doc_id, doc in self.documents.items() if flt.matches(doc)}
+        ids = {pid for pid, p in self.passages.items() if p.doc_id in ok_docs}
+        self._filter_cache = (key, ids)
+        return ids
+
+    def _forget(self, doc_id: str) -> list[int]:
+        """Drop a document and its passages from the in-memory maps (the implementation removes
+        them from its own storage); returns the removed passage ids."""
+        ids = [pid for pid, p in self.passages.items() if p.doc_id == doc_id]
+        for pid in ids:
+            del self.passages[pid]
+            self.sentence_vectors.pop(pid, None)
+        del self.documents[doc_id]
+        self.manifest["documents"] = [d for d in self.manifest["documents"] if d["id"] != doc_id]
+        return ids
+
+    def _state_key(self) -> tuple:
+        """Changes whenever passages are added or removed (a store may keep a finer counter)."""
+        return (len(self.passages), len(self.documents), self.manifest.get("next_id"),
+                getattr(self, "_version", None))

@@ -1,0 +1,104 @@
+"""The command line of ``python -m evaluation --dev DIR [--out DIR] ...``: the dev-set evaluation (:mod:`evaluation.harness`).
+
+    python -m evaluation --dev ../shared/eval/mlqa-vi-dev                     # all methods, with answers
+    python -m evaluation --dev DIR --methods dense --no-answers               # retrieval only, one method
+    python -m evaluation --dev DIR --limit 50 --out /tmp/eval                 # the first 50 questions
+    python -m evaluation --dev DIR --methods hybrid --answerer reader --reader-model PATH   # a QA model
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from embeddings.encoder import PRECISIONS
+from qa.config import ANSWERERS, QAConfig
+
+from . import harness
+from .datasets import DEFAULT_UNANSWERABLE, load_qa_set, load_unanswerable
+from .harness import METHODS, build_pipeline, run_eval
+from .report import format_table, write_results
+
+DEFAULT_OUT = Path("bench-results") / "eval"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m evaluation``: see the module docstring."""
+    ap = argparse.ArgumentParser(prog="python -m evaluation", description=harness.__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dev", "--data", dest="data", type=Path, required=True, metavar="DIR",
+                    help="the QA set: a directory with contexts.jsonl and questions.jsonl (the MLQA-vi dev "
+                         "set: ../shared/eval/mlqa-vi-dev)")
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated retrieval methods (%(default)s)")
+    ap.add_argument("--limit", type=int, default=None, help="use only the first N questions")
+    ap.add_argument("--no-answers", action="store_true", help="retrieval metrics only (skip ask())")
+    ap.add_argument("--no-cache", action="store_true", help="rebuild the cached index (re-embed every context)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
+    ap.add_argument("--model", dest="embedding_model", default=None, help="embedding model (default: the QAConfig default)")
+    ap.add_argument("--device", default=None, help="torch device for the embedder (default: cpu)")
+    ap.add_argument("--precision", dest="encoder_precision", choices=PRECISIONS, default=None,
+                    help="encoder precision (default: the QAConfig default, auto); the cached "
+                         "index is kept per resolved precision")
+    ap.add_argument("--unanswerable", type=Path, default=DEFAULT_UNANSWERABLE,
+                    help="unanswerable questions for the false-answer rate (default: %(default)s)")
+    ap.add_argument("--no-unanswerable", action="store_true", help="skip the unanswerable set")
+    ap.add_argument("--answerer", choices=[a for a in ANSWERERS if a != "generative"], default=None,
+                    help="the answerer to evaluate (default: the QAConfig default, extractive)")
+    ap.add_argument("--reader-model", default=None, help="the reader's question-answering model id or folder "
+                    "(implies --answerer reader)")
+    ap.add_argument("--reader-min-margin", type=float, default=None,
+                    help="the reader's refusal margin (default: the QAConfig default, 0.0)")
+    ap.add_argument("--reader-device", default=None, help="torch device for the reader (default: cpu)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        ap.error("--methods is empty")
+    if args.limit is not None and args.limit < 1:
+        ap.error("--limit must be at least 1")
+    try:
+        qa = load_qa_set(args.data)
+        unanswerable = [] if args.no_unanswerable or args.no_answers else load_unanswerable(args.unanswerable)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    options = dict(vars(args), answerer=None if args.reader_model else args.answerer)
+    try:
+        config = QAConfig.from_dict(options, ignore_unknown=True, imply_answerer=True)
+        if config.answerer == "reader":
+            from qa.answering.reader import ReaderAnswerer
+
+            ReaderAnswerer.from_config(config)  # a missing model folder fails here, before indexing
+    except (FileNotFoundError, ValueError) as exc:  # e.g. --answerer reader without --reader-model
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    progress = not args.quiet
+    t0 = time.perf_counter()
+    base, index_info = build_pipeline(qa, config, rebuild=args.no_cache, progress=progress)
+    bundled_base = None
+    if any(u.corpus == "bundled" for u in unanswerable):
+        from corpus import load_bundled
+        from qa.pipeline import Pipeline
+
+        bundled_base = Pipeline(base.config, encoder=base.encoder, in_memory=True)
+        bundled_base.add_documents(load_bundled())
+    results = run_eval(base, qa, methods, answers=not args.no_answers, limit=args.limit, progress=progress,
+                       unanswerable=unanswerable, bundled_base=bundled_base)
+    results["meta"]["index"].update(index_info)
+    results["meta"]["seconds"] = round(time.perf_counter() - t0, 2)
+    jpath, mpath = write_results(results, args.out)
+    print(format_table(results))
+    how = ("from cache" if index_info["cached"] else
+           f"{index_info['added_documents']} documents embedded" if index_info["added_documents"] is not None
+           else "built")
+    print(f"\nwrote {jpath} and {mpath} ({results['meta']['seconds']} s; index {how}, "
+          f"{index_info['build_seconds']} s)")
+    return 1 if any("error" in r for r in results["results"]) else 0
+

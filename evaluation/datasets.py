@@ -1,0 +1,157 @@
+"""The data sets the harness reads, passed in by path (nothing outside the repository is assumed).
+
+A QA set is a directory with ``contexts.jsonl`` (``{context_id, title, text}``) and
+``questions.jsonl`` (``{id, question_vi, question_en, answers_vi: [...], context_id}``); every
+context is a candidate for every question (the MLQA-vi dev set, CC BY-SA 3.0, lives in the shared
+workspace by convention: ``../shared/eval/mlqa-vi-dev``, given with ``--dev``). The unanswerable set
+ships here: :data:`DEFAULT_UNANSWERABLE` (see evalsets/README.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from corpus.document import Document
+from corpus.normalize import normalize_text
+
+__all__ = ["DEFAULT_UNANSWERABLE", "EvalContext", "EvalQuestion", "QASet", "UnanswerableQuestion", "load_qa_set",
+           "load_unanswerable"]
+
+DEFAULT_UNANSWERABLE = Path(__file__).resolve().parent / "evalsets" / "unanswerable-vnnews.jsonl"
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """One candidate context (its text already normalized like every product text)."""
+
+    context_id: str
+    title: str
+    text: str
+
+    def to_document(self) -> Document:
+        return Document.create(self.title, self.text, metadata={"context_id": self.context_id})
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """One question in both languages, with its normalized gold answers and gold context."""
+
+    id: str
+    question_vi: str | None
+    question_en: str | None
+    answers: tuple[str, ...]
+    context_id: str
+
+    def text(self, language: str) -> str | None:
+        """The question in ``language`` ("vi" or "en"), None when the set lacks it."""
+        return {"vi": self.question_vi, "en": self.question_en}.get(language)
+
+
+@dataclass
+class QASet:
+    """A loaded QA set: contexts, questions, and where they came from."""
+
+    path: Path
+    contexts: list[EvalContext]
+    questions: list[EvalQuestion]
+    contexts_sha256: str
+
+    @property
+    def name(self) -> str:
+        return re.sub(r"[^\w.-]+", "_", self.path.name) or "qa"
+
+    def documents(self) -> list[Document]:
+        """One :class:`Document` per context, in file order."""
+        return [c.to_document() for c in self.contexts]
+
+
+def load_qa_set(path: str | Path) -> QASet:
+    """Read ``contexts.jsonl`` and ``questions.jsonl`` from ``path``; texts and answers normalized.
+
+    Raises FileNotFoundError when a file is missing and ValueError on malformed rows or a
+    question whose context is not in the set.
+    """
+    path = Path(path)
+    cpath, qpath = path / "contexts.jsonl", path / "questions.jsonl"
+    for p in (cpath, qpath):
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"QA set not found: {p} is missing (expected a directory with contexts.jsonl and "
+                f"questions.jsonl; pass --data DIR)")
+    raw = cpath.read_bytes()
+    contexts: list[EvalContext] = []
+    seen: set[str] = set()
+    for n, row in enumerate(_read_jsonl(cpath), 1):
+        try:
+            cid, title, text = str(row["context_id"]), row.get("title") or "", row["text"]
+        except KeyError as exc:
+            raise ValueError(f"{cpath}:{n}: missing field {exc}") from None
+        if cid in seen:
+            raise ValueError(f"{cpath}:{n}: duplicate context_id {cid!r}")
+        seen.add(cid)
+        contexts.append(EvalContext(cid, normalize_text(title).strip(), normalize_text(text)))
+    questions: list[EvalQuestion] = []
+    for n, row in enumerate(_read_jsonl(qpath), 1):
+        try:
+            qid, cid, answers = str(row["id"]), str(row["context_id"]), row["answers_vi"]
+        except KeyError as exc:
+            raise ValueError(f"{qpath}:{n}: missing field {exc}") from None
+        if cid not in seen:
+            raise ValueError(f"{qpath}:{n}: question {qid} refers to unknown context {cid!r}")
+        if isinstance(answers, str):
+            answers = [answers]
+        questions.append(EvalQuestion(
+            id=qid, question_vi=row.get("question_vi") or None, question_en=row.get("question_en") or None,
+            answers=tuple(normalize_text(a) for a in answers if a and a.strip()), context_id=cid))
+    return QASet(path=path, contexts=contexts, questions=questions,
+                 contexts_sha256=hashlib.sha256(raw).hexdigest())
+
+
+def _read_jsonl(path: Path) -> Iterable[dict]:
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{n}: invalid JSON ({exc})") from None
+
+
+@dataclass(frozen=True)
+class UnanswerableQuestion:
+    """A question the corpus named by ``corpus`` ("dev" or "bundled") cannot answer."""
+
+    id: str
+    corpus: str
+    kind: str  # "absent" (topic not covered) or "near-miss" (known entities, absent fact)
+    question_vi: str | None
+    question_en: str | None
+
+    def text(self, language: str) -> str | None:
+        return {"vi": self.question_vi, "en": self.question_en}.get(language)
+
+
+def load_unanswerable(path: str | Path) -> list[UnanswerableQuestion]:
+    """Read an unanswerable set (JSON lines ``{id, corpus, kind, question_vi, question_en}``).
+
+    Raises FileNotFoundError when missing, ValueError on a malformed row.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"unanswerable set not found: {path}")
+    out = []
+    for n, row in enumerate(_read_jsonl(path), 1):
+        try:
+            q = UnanswerableQuestion(str(row["id"]), row["corpus"], row["kind"], row.get("question_vi") or None,
+                                     row.get("question_en") or None)
+        except KeyError as exc:
+            raise ValueError(f"{path}:{n}: missing field {exc}") from None
+        if q.corpus not in ("dev", "bundled") or q.kind not in ("absent", "near-miss"):
+            raise ValueError(f"{path}:{n}: corpus must be dev or bundled and kind absent or near-miss")
+        out.append(q)
+    return out

@@ -1,0 +1,278 @@
+"""The reading-comprehension answerer, run for real on a tiny question-answering model built here.
+
+The model is a one-layer BERT with a span-prediction head and random weights; its WordPiece
+tokenizer is trained in the test (``tokenizers``) on the bundled articles: nothing is downloaded.
+Random weights point at random spans, so these tests prove the plumbing and the invariants
+(spans lie in the passage, never in the question; the bold lead is a substring of the cited
+sentence, which is the document's text at the citation's offsets; the refusal threshold works;
+long passages are read in overlapping windows) — never answer quality. The span selection
+itself is tested on crafted logits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from qa import Pipeline, QAConfig
+from qa.answering.reader import MAX_SEQ_TOKENS, ReaderAnswerer, best_span
+from qa.answering.relevance import NOT_FOUND
+from qa.types import Passage
+
+QUESTIONS = [
+    ("Ông Kerry gặp ông Putin ở đâu?", "vi"),
+    ("Ai là người phát ngôn Bộ Quốc phòng Nga?", "vi"),
+    ("Where did Kerry meet Putin in December?", "en"),
+    ("How many people were killed by air strikes in Raqqa and Aleppo?", "en"),
+]
+#: a threshold every span beats (answers always) and one none does (always refuses)
+ALWAYS, NEVER = -1e9, 1e9
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+@pytest.fixture(scope="module")
+def tiny_reader_dir(tmp_path_factory, bundled_docs):
+    import torch
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import (
+        BertConfig,
+        BertForQuestionAnswering,
+        PreTrainedTokenizerFast,
+    )
+
+    raw = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    raw.normalizer = normalizers.NFC()
+    raw.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    raw.decoder = decoders.WordPiece()
+    raw.train_from_iterator([d.text for d in bundled_docs.values()],
+                            trainer=trainers.WordPieceTrainer(vocab_size=2000, special_tokens=SPECIAL))
+    cls, sep = raw.token_to_id("[CLS]"), raw.token_to_id("[SEP]")
+    raw.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                  sep_token="[SEP]", mask_token="[MASK]", model_max_length=512,
+                                  model_input_names=["input_ids", "token_type_ids", "attention_mask"])
+    torch.manual_seed(0)
+    model = BertForQuestionAnswering(BertConfig(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=512))
+    path = tmp_path_factory.mktemp("tiny-reader")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def _reader_pipeline(base, model_dir, **changes) -> Pipeline:
+    cfg = base.config.with_(answerer="reader", reader_model=str(model_dir), **changes)
+    return Pipeline(cfg, encoder=base.encoder, index=base.index)
+
+
+# ------------------------------------------------------------------ span selection on crafted logits
+
+def test_best_span_stays_in_the_passage_and_respects_the_length():
+    # [CLS] q q [SEP] c c c c c [SEP]: the question's tokens have the highest logits, never chosen
+    context = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 0], dtype=bool)
+    start = np.array([0, 9, 9, 0, 1, 0, 5, 0, 0, 9], dtype=float)
+    end = np.array([0, 9, 9, 0, 4, 0, 0, 0, 6, 9], dtype=float)
+    span = best_span(start, end, context, max_answer_tokens=30)
+    assert (span.start, span.end, span.score) == (6, 8, 11.0)  # end before start (8, 4) is never valid
+    assert span.null == 0.0 and span.margin == 11.0
+    short = best_span(start, end, context, max_answer_tokens=2)  # 6..8 is three tokens long
+    assert short.end - short.start + 1 <= 2 and context[short.start] and context[short.end]
+    assert (short.start, short.end, short.score) == (7, 8, 6.0)
+    one = best_span(start, end, context, max_answer_tokens=1)
+    assert one.start == one.end
+
+
+def test_best_span_null_score_wins_when_it_should():
+    context = np.array([0, 0, 0, 1, 1, 1, 0], dtype=bool)
+    start = np.array([6, 0, 0, 1, 2, 0, 0], dtype=float)
+    end = np.array([5, 0, 0, 0, 2, 1, 0], dtype=float)
+    span = best_span(start, end, context, max_answer_tokens=30)
+    assert span.score == 4.0 and span.null == 11.0 and span.margin < 0
+    assert best_span(start, end, np.zeros(7, dtype=bool), 30) is None  # no passage token at all
+
+
+# ------------------------------------------------------------------ the tiny model end to end
+
+@pytest.fixture(scope="module")
+def answering_pipe(tiny_reader_dir, bundled_pipeline):
+    """The reader over the bundled index, answering whatever its best span's margin."""
+    return _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=ALWAYS)
+
+
+@pytest.mark.parametrize("question,language", QUESTIONS)
+def test_reader_answers_with_a_cited_span(answering_pipe, bundled_docs, question, language):
+    pipe = answering_pipe
+    answer = pipe.ask(question)
+    assert answer.answerer == "reader" and answer.found and answer.language == language
+    (c,) = answer.citations
+    doc = next(d for d in bundled_docs.values() if d.id == c.doc_id)
+    assert c.sentence == doc.text[c.start:c.end].strip() and c.sentence
+    assert c.passage_id in {p.id for p in answer.passages}  # cited from the retrieved passages
+    m = re.match(r"\*\*(.+?)\*\* – (.*)$", answer.text, re.DOTALL)
+    assert m, answer.text
+    lead, rest = m.groups()
+    assert len(lead.split()) <= pipe.config.reader_max_answer_tokens
+    if language == "vi" or lead not in c.sentence:  # an English lead may be rendered in English
+        assert lead in c.sentence or all(n in c.sentence for n in re.findall(r"\d+", lead))
+    if language == "en":
+        assert rest.startswith("according to [1]: “")
+    else:
+        assert "[1]" in rest and not rest.startswith("according to")
+
+
+def test_reader_spans_never_come_from_the_question(tiny_reader_dir, bundled_pipeline):
+    reader = ReaderAnswerer(str(tiny_reader_dir), max_answer_tokens=5)
+    q = bundled_pipeline.query(QUESTIONS[0][0])
+    passages = bundled_pipeline.retrieve(q)
+    spans = reader.spans(q.text, passages)
+    assert {id(p) for p, *_ in spans} == {id(p) for p in passages}  # one window each (short passages)
+    tok = reader.tokenizer
+    for p, a, b, span in spans:
+        assert 0 <= a < b <= len(p.text) and span.end - span.start < 5
+        # the span's characters are those of its tokens in the passage, not of the question
+        ids = tok(q.text, p.text, truncation="only_second", max_length=MAX_SEQ_TOKENS)
+        assert ids.sequence_ids()[span.start] == 1 and ids.sequence_ids()[span.end] == 1
+
+
+def test_long_question_is_cut_to_leave_room_for_the_passage(tiny_reader_dir, bundled_pipeline):
+    reader = ReaderAnswerer(str(tiny_reader_dir))
+    passages = bundled_pipeline.retrieve(QUESTIONS[0][0])
+    question = " ".join([QUESTIONS[0][0]] * 60)  # ~900 tokens, more than a window
+    assert len(reader.tokenizer(question)["input_ids"]) > MAX_SEQ_TOKENS
+    spans = reader.spans(question, passages)
+    assert {id(p) for p, *_ in spans} == {id(p) for p in passages}
+    assert all(0 <= a < b <= len(p.text) for p, a, b, _ in spans)
+
+
+def test_long_passage_is_read_in_overlapping_windows(tiny_reader_dir, bundled_docs):
+    reader = ReaderAnswerer(str(tiny_reader_dir))
+    doc = bundled_docs["000"]
+    assert len(reader.tokenizer(doc.text)["input_ids"]) > MAX_SEQ_TOKENS  # the case under test
+    whole = Passage(id=0, doc_id=doc.id, title=doc.title, source="", url="", text=doc.text, start=0,
+                    end=len(doc.text), sentences=[(0, len(doc.text))], score=1.0, rank=1)
+    spans = reader.spans("Ông Kerry gặp ông Putin ở đâu?", [whole])
+    assert len(spans) >= 2 and all(p is whole and 0 <= a < b <= len(doc.text) for p, a, b, _ in spans)
+
+
+def test_margin_threshold_refuses_in_the_question_language(tiny_reader_dir, bundled_pipeline):
+    pipe = _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=NEVER)
+    for question, language in (QUESTIONS[0], QUESTIONS[2]):
+        answer = pipe.ask(question)
+        assert not answer.found and answer.citations == [] and answer.text == NOT_FOUND[language]
+        assert answer.answerer == "reader" and answer.passages  # it read them and refused
+
+
+def test_missing_model_is_a_clear_error(tmp_path, bundled_pipeline):
+    with pytest.raises(FileNotFoundError, match="reader model folder"):
+        _reader_pipeline(bundled_pipeline, tmp_path / "no-such-model")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    pipe = _reader_pipeline(bundled_pipeline, empty)  # loaded lazily: the error comes on first use
+    assert not pipe.answerer.loaded
+    with pytest.raises(RuntimeError, match="could not load reader model"):
+        pipe.ask(QUESTIONS[0][0])
+
+
+def test_reader_config_is_validated():
+    with pytest.raises(ValueError, match="reader_model"):
+        QAConfig(answerer="reader")
+    with pytest.raises(ValueError, match="reader_max_answer_tokens"):
+        QAConfig(answerer="reader", reader_model="x", reader_max_answer_tokens=0)
+    with pytest.raises(ValueError, match="extractive, generative or reader"):
+        QAConfig(answerer="span")
+    cfg = QAConfig(answerer="reader", reader_model="deepset/xlm-roberta-base-squad2")
+    assert (cfg.reader_device, cfg.reader_min_margin, cfg.reader_max_answer_tokens) == ("cpu", 0.0, 30)
+
+
+def test_cli_reader_model_flag_selects_the_reader(tiny_reader_dir, bundled_pipeline, encoder, tmp_path, capsys,
+                                                  monkeypatch):
+    import qa.pipeline
+    from qa.cli import main
+
+    monkeypatch.setattr(qa.pipeline, "load_encoder", lambda *a, **kw: encoder)
+    index = tmp_path / "index"
+    shutil.copytree(bundled_pipeline.index.path, index)
+    rc = main(["ask", "--index", str(index), "--json", "--reader-model", str(tiny_reader_dir), QUESTIONS[0][0]])
+    d = json.loads(capsys.readouterr().out)
+    assert d["answerer"] == "reader" and rc == (0 if d["found"] else 3)
+    assert main(["ask", "--index", str(index), "--reader-model", str(tmp_path / "nope"), QUESTIONS[0][0]]) == 2
+    assert "reader model folder" in capsys.readouterr().err
+    assert main(["ask", "--index", str(index), "--reader-model", str(tiny_reader_dir), "--generator-url",
+                 "http://127.0.0.1:9/v1", QUESTIONS[0][0]]) == 2
+    assert "choose one answerer" in capsys.readouterr().err
+
+
+def test_eval_harness_evaluates_the_reader(tiny_reader_dir, encoder, tmp_path, capsys, monkeypatch):
+    """``python -m evaluation --answerer reader --reader-model PATH`` on a tiny QA set: every
+    question is answered by the reader (the margin forces it) and the run records the answerer."""
+    import qa.pipeline
+    from evaluation.cli import main
+    from tests.evaluation.test_harness import write_set
+
+    monkeypatch.setattr(qa.pipeline, "load_encoder", lambda *a, **kw: encoder)
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    data, out = write_set(tmp_path / "tiny"), tmp_path / "out"
+    common = ["--data", str(data), "--methods", "dense", "--no-unanswerable", "--quiet", "--out", str(out)]
+    assert main([*common, "--answerer", "reader"]) == 2  # no model: a clear error, nothing built
+    assert "reader_model" in capsys.readouterr().err
+    assert main([*common, "--reader-model", str(tmp_path / "nope")]) == 2
+    assert "reader model folder" in capsys.readouterr().err
+    assert main([*common, "--reader-model", str(tiny_reader_dir), "--reader-min-margin", str(ALWAYS)]) == 0
+    res = json.loads((out / "eval.json").read_text(encoding="utf-8"))
+    assert res["meta"]["config"]["answerer"] == "reader"
+    assert res["meta"]["config"]["reader_model"] == str(tiny_reader_dir)
+    for row in res["results"]:
+        assert row["answered"] == 1.0 and row["citations"] == row["n"]  # one cited span per question
+    assert "answers: yes (reader)" in (out / "eval.md").read_text(encoding="utf-8")
+
+
+def test_app_offers_the_reader_from_the_environment(tiny_reader_dir, bundled_pipeline, monkeypatch):
+    from webapp import handlers as app
+    from webapp.handlers import Backends
+
+    monkeypatch.delenv("QA_READER_MODEL", raising=False)
+    assert "reader" not in Backends.from_env().configs
+    monkeypatch.setenv("QA_READER_MODEL", str(tiny_reader_dir))
+    cfg = Backends.from_env().configs["reader"]
+    assert (cfg.answerer, cfg.reader_model) == ("reader", str(tiny_reader_dir))
+    be = Backends(pipe=bundled_pipeline, reader=cfg.with_(reader_min_margin=ALWAYS))
+    assert be.names == ["extractive", "reader"]
+    pipe = be.get("reader")
+    assert pipe is not bundled_pipeline and pipe.index is bundled_pipeline.index and pipe.answerer.name == "reader"
+    chat = None
+    for chat, _ in app.respond(QUESTIONS[0][0], [], "auto", 5, "reader", backends=be):
+        pass
+    assert 'class="cite"' in app._content_text(chat[-1]) and "<strong>" in app._content_text(chat[-1])
+
+
+def test_span_is_widened_to_words_and_cut_at_its_sentence():
+    from qa.answering.reader import Span, _widen
+
+    text = "Ông Kerry gặp ông Putin ở Moskva. Hai bên hội đàm 3 giờ."
+    assert _widen(text, 6, 8) == (4, 9) and text[4:9] == "Kerry"  # a token inside a word
+    assert _widen(text, 3, 9) == (4, 9)  # leading space stripped
+    # the passage starts at character 100 of its document; a span that crosses into the second
+    # sentence takes the first sentence (where it starts) and is cut at its end
+    first, second = (100, 133), (134, 100 + len(text))
+    p = Passage(id=1, doc_id="d", title="t", source="", url="", text=text, start=100, end=100 + len(text),
+                sentences=[first, second], score=1.0, rank=1)
+    a = text.index("Moskva")
+    sentence, lead = ReaderAnswerer._sentence(p, a, text.index("hội"), Span(0, 1, 5.0, 1.0))
+    assert (sentence.start, sentence.end) == first and lead == "Moskva." and lead in sentence.text
+    assert sentence.score == 4.0
+    sentence, lead = ReaderAnswerer._sentence(p, text.index("3 giờ"), text.index("3 giờ") + 5, Span(0, 1, 2.0, 1.0))
+    assert (sentence.start, sentence.end) == second and lead == "3 giờ"
