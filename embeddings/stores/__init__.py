@@ -8,6 +8,7 @@ from .base import (
                    ConcurrentChangeError,
                    CorruptIndexError,
                    IndexMismatchError,
+                   MergeReport,
                    PassageFilter,
                    StoredPassage,
                    StoreError,
@@ -16,6 +17,7 @@ from .base import (
 )
 from .factory import copy_store, is_milvus_uri, open_store
 
-__all__ = ["FORMAT_VERSION", "ConcurrentChangeError", "CorruptIndexError", "IndexMismatchError", "PassageFilter",
+__all__ = ["FORMAT_VERSION", "ConcurrentChangeError", "CorruptIndexError", "IndexMismatchError", "MergeReport",
+           "PassageFilter",
            "StoreError", "StoreUnavailableError", "StoredPassage", "VectorStore", "copy_store", "is_milvus_uri",
            "open_store"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,8 +32,8 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from corpus.document import Chunk, Document
 
-__all__ = ["FORMAT_VERSION", "ConcurrentChangeError", "CorruptIndexError", "IndexMismatchError", "PassageFilter",
-           "StoreError", "StoreUnavailableError", "StoredPassage", "VectorStore"]
+__all__ = ["FORMAT_VERSION", "ConcurrentChangeError", "CorruptIndexError", "IndexMismatchError", "MergeReport",
+           "PassageFilter", "StoreError", "StoreUnavailableError", "StoredPassage", "VectorStore", "check_date"]
 
 #: Version of the stored layout (FAISS directory and Milvus collections alike): a store of another
 #: version is refused with :class:`IndexMismatchError` (rebuild it).
@@ -61,8 +61,23 @@ class CorruptIndexError(StoreError):
 
 
 class ConcurrentChangeError(StoreError):
-    """The store was changed by another process since it was opened (a commit would overwrite
-    that change): re-open it and repeat the change."""
+    """The store was changed by another process since it was opened and cannot take that change
+    in (a store opened with ``merge=False``, or a newer commit that cannot be read): re-open it
+    and repeat the change. Stores merge other writers' commits by default (:meth:`VectorStore.sync`)."""
+
+
+@dataclass
+class MergeReport:
+    """What :meth:`VectorStore.sync` (or a commit that found a newer one) took in from other
+    writers: the documents they added and removed since this store last read or wrote the index."""
+
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    generation: int | None = None  # the commit merged (None: nothing to merge)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.removed)
 
 
 class StoreUnavailableError(StoreError):
@@ -93,6 +108,23 @@ class StoredPassage:
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
+def check_date(value: str, name: str = "date") -> str:
+    """``value`` if it is a real date written ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``; else a
+    ValueError naming ``name`` and what is wrong (``2016-13-45``: there is no month 13)."""
+    if not _DATE.match(value):
+        raise ValueError(f"{name} must look like 2016, 2016-08 or 2016-08-26, not {value!r}")
+    parts = [int(x) for x in value.split("-")]
+    if len(parts) > 1 and not 1 <= parts[1] <= 12:
+        raise ValueError(f"{name} {value!r} is not a date: there is no month {parts[1]}")
+    if len(parts) > 2:
+        import calendar
+
+        days = calendar.monthrange(parts[0], parts[1])[1]
+        if not 1 <= parts[2] <= days:
+            raise ValueError(f"{name} {value!r} is not a date: {parts[0]}-{parts[1]:02d} has {days} days")
+    return value
+
+
 @dataclass(frozen=True)
 class PassageFilter:
     """Which documents' passages a search may return. Empty fields do not restrict.
@@ -116,8 +148,8 @@ class PassageFilter:
             object.__setattr__(self, name, tuple(value or ()))
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
-            if value is not None and not _DATE.match(str(value)):
-                raise ValueError(f"{name} must look like 2016, 2016-08 or 2016-08-26, not {value!r}")
+            if value is not None:
+                check_date(str(value), name)
 
     @classmethod
     def coerce(cls, value: PassageFilter | Mapping | None) -> PassageFilter | None:
@@ -167,6 +199,21 @@ class VectorStore(ABC):
     passages: dict
     documents: dict
     sentence_vectors: dict
+    #: How the store changes its in-memory state by itself (when it merges another writer's
+    #: commit, see :meth:`sync`): ``change_guard(apply)`` must call ``apply()`` and return its
+    #: :class:`MergeReport`. The layer above sets it to run the change under its search lock and
+    #: bring its search structures up to date (``qa.retrieval.Retriever`` does); None: applied as is.
+    change_guard: Callable[[Callable[[], MergeReport]], MergeReport] | None = None
+
+    def sync(self) -> MergeReport:
+        """Take in what other writers committed since this store last read or wrote the index,
+        keeping this store's own uncommitted changes. Stores that every writer shares live (a
+        Milvus collection) have nothing to merge: the default does nothing."""
+        return MergeReport()
+
+    def _apply_change(self, apply: Callable[[], MergeReport]) -> MergeReport:
+        guard = self.change_guard
+        return guard(apply) if guard is not None else apply()
 
     @abstractmethod
     def add(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray,

@@ -16,7 +16,10 @@ Layout of an index directory::
     .lock                    held while writing
 
 Writes are atomic: a commit writes the files of a new generation, fsyncs them, then replaces
-``manifest.json`` in one ``os.replace``. A crash at any point leaves the previous manifest,
+``manifest.json`` in one ``os.replace``. Several processes may write one folder: a commit holds
+``.lock``, and one that finds a newer commit than the one it read merges it first (documents
+another writer added or removed, see :mod:`embeddings.stores.merging`) instead of overwriting
+it; :meth:`FaissStore.sync` takes such a commit in without writing. A crash at any point leaves the previous manifest,
 which names only files of the previous generation, so the index stays loadable; leftovers of
 an interrupted commit are removed by the next one. Nothing is pickled.
 
@@ -59,6 +62,7 @@ from .base import (
     ConcurrentChangeError,
     CorruptIndexError,
     IndexMismatchError,
+    MergeReport,
     PassageFilter,
     StoredPassage,
     VectorStore,
@@ -115,6 +119,15 @@ class FaissStore(VectorStore):
         self._ann = None
         #: None = :data:`embeddings.stores.ann.ANN_THRESHOLD`
         self.ann_threshold: int | None = None
+        #: take in another writer's newer commit before writing (False: refuse to commit, the
+        #: behaviour before several writers were supported)
+        self.merge = True
+        #: documents of the commit this store last read or wrote, and those it removed since
+        #: (see embeddings.stores.merging)
+        self._base_docs: set[str] = {d["id"] for d in manifest.get("documents", [])}
+        self._removed_here: set[str] = set()
+        #: what the last commit took in from another writer's newer commit
+        self.last_merge = MergeReport()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -242,6 +255,7 @@ class FaissStore(VectorStore):
                 self.sentence_vectors[row_id] = sv
             self.passages[row_id] = p
         self.documents[document.id] = document
+        self._removed_here.discard(document.id)
         self.manifest["next_id"] = start + len(chunks)
         self.manifest["documents"].append({
             "id": document.id, "title": document.title, "source": document.source, "url": document.url,
@@ -254,6 +268,11 @@ class FaissStore(VectorStore):
         """Remove a document and its passages; returns how many passages were removed."""
         if doc_id not in self.documents:
             raise KeyError(f"no document with id {doc_id!r} in the index")
+        if doc_id in self._base_docs:
+            self._removed_here.add(doc_id)
+        return self._remove(doc_id)
+
+    def _remove(self, doc_id: str) -> int:
         ids = self._forget(doc_id)
         if ids:
             self._index.remove_ids(np.asarray(ids, dtype=np.int64))
@@ -298,9 +317,73 @@ class FaissStore(VectorStore):
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.vstack([self._index.reconstruct(int(i)) for i in ids])
 
+    # ------------------------------------------------------------------ several writers
+    def sync(self) -> MergeReport:
+        """Take in another writer's newer commit, if any (see :mod:`embeddings.stores.merging`),
+        keeping this store's uncommitted changes; nothing is written. The in-memory change runs
+        through :attr:`change_guard`."""
+        if self.path is None or not (self.path / MANIFEST).exists():
+            return MergeReport()
+        from filelock import FileLock
+
+        with FileLock(str(self.path / ".lock")):  # a commit meanwhile would delete the files read
+            disk = self._disk_manifest()
+            if disk is None or disk["generation"] == self.manifest["generation"]:
+                return MergeReport()
+            return self._merge(disk)
+
+    def _disk_manifest(self) -> dict | None:
+        on_disk = self.path / MANIFEST
+        if not on_disk.exists():
+            return None
+        try:
+            manifest = json.loads(on_disk.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptIndexError(self.path, MANIFEST, f"is truncated or not an index manifest ({exc})") from exc
+        if not isinstance(manifest, dict) or "generation" not in manifest:
+            raise CorruptIndexError(self.path, MANIFEST, "is not an index manifest")
+        return manifest
+
+    def _merge(self, disk: dict) -> MergeReport:
+        """Merge the commit ``disk`` (the newer manifest) into memory (the file lock is held)."""
+        from .merging import plan_merge, read_documents
+
+        if not self.merge:
+            raise ConcurrentChangeError(
+                f"the index at {self.path} was changed by another process since it was opened; "
+                "re-open it and repeat the change")
+        if disk.get("format_version") != FORMAT_VERSION or disk.get("model", {}).get("fingerprint") != \
+                self.manifest["model"]["fingerprint"] or disk.get("chunking") != self.manifest["chunking"]:
+            raise IndexMismatchError(
+                f"{self.where} was replaced by another process with an index of another format, model or "
+                "chunking; re-open it")
+        verify_files(self.path, disk)
+        on_disk = [d["id"] for d in disk.get("documents", [])]
+        added, removed = plan_merge(self._base_docs, self._removed_here, self.documents, on_disk)
+        incoming = read_documents(self.path, disk, added)
+
+        def apply() -> MergeReport:
+            pending = bool(self._removed_here) or any(d not in self._base_docs for d in self.documents)
+            self.manifest["next_id"] = max(self.manifest["next_id"], int(disk.get("next_id", 0)))
+            for doc_id in removed:
+                self._remove(doc_id)
+            for item in incoming:
+                self.add(item.document, item.chunks, item.vectors, item.extras, item.sentence_vectors)
+            self.manifest["generation"] = disk["generation"]
+            self.manifest["files"] = disk.get("files")
+            self._base_docs = set(on_disk)
+            self._removed_here &= self._base_docs
+            self._dirty = pending
+            return MergeReport(added=[i.document.id for i in incoming], removed=removed,
+                               generation=disk["generation"])
+
+        return self._apply_change(apply)
+
     # ------------------------------------------------------------------ persistence
     def commit(self) -> bool:
-        """Persist atomically (see module docstring). Returns False when there was nothing to write."""
+        """Persist atomically (see module docstring). Returns False when there was nothing to write.
+
+        A newer commit by another writer is merged first (:meth:`sync`), then the union written."""
         if self.path is None:
             raise ValueError("this index is in memory only (path=None)")
         if not self._dirty and (self.path / MANIFEST).exists():
@@ -310,11 +393,13 @@ class FaissStore(VectorStore):
         self.path.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.path / ".lock")):
             on_disk = self.path / MANIFEST
-            current = json.loads(on_disk.read_text(encoding="utf-8"))["generation"] if on_disk.exists() else 0
+            disk = self._disk_manifest()
+            current = disk["generation"] if disk is not None else 0
             if current != self.manifest["generation"]:
-                raise ConcurrentChangeError(
-                    f"the index at {self.path} was changed by another process since it was opened; "
-                    "re-open it and repeat the change")
+                if disk is None:  # the folder was emptied meanwhile: write everything held
+                    self._base_docs, self._removed_here = set(), set()
+                else:
+                    self.last_merge = self._merge(disk)
             gen = current + 1
             for leftover in generation_files(self.path, gen):  # of an interrupted commit
                 leftover.unlink()
@@ -357,6 +442,8 @@ class FaissStore(VectorStore):
             fsync_dir(self.path)
             self.manifest = manifest
             self._dirty = False
+            self._base_docs = set(self.documents)
+            self._removed_here = set()
             self._remove_stale(gen)
         return True
 

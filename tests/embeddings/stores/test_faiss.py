@@ -257,20 +257,53 @@ def test_crash_in_fsync_write_of_manifest(tmp_path, encoder, embedded, seed_quer
     assert not [n for n in files(path) if n.endswith(".tmp") or "-1." in n]
 
 
-def test_second_writer_is_refused(tmp_path, encoder, embedded):
+def test_second_writer_merges_instead_of_failing(tmp_path, encoder, embedded, seed_query_vectors):
+    """Two handles on one folder (as two processes have): the later commit takes the earlier
+    one in (it used to raise "changed by another process" and the second document was lost)."""
     path = tmp_path / "idx"
     index = new_index(path, encoder)
-    fill(index, embedded, [0])
+    fill(index, embedded, [0, 3])
     index.commit()
     a, b = FaissStore.open(path), FaissStore.open(path)
+    ids = [e[0].id for e in embedded]
     fill(a, embedded, [1])
+    a.remove(ids[3])
     fill(b, embedded, [2])
     assert a.commit()
-    with pytest.raises(RuntimeError, match="another process"):
-        b.commit()
+    assert b.commit()  # merges a's commit: its document 1 and its removal of document 3
+    assert set(b.last_merge.added) == {ids[1]} and b.last_merge.removed == [ids[3]]
+    assert set(b.documents) == {ids[0], ids[1], ids[2]}
     final = FaissStore.open(path)
-    assert set(final.documents) == {embedded[0][0].id, embedded[1][0].id}
-    assert final.manifest["generation"] == 2
+    assert set(final.documents) == {ids[0], ids[1], ids[2]} and final.manifest["generation"] == 3
+    # nothing is lost on the way: the merged document's vectors, terms and sentence vectors
+    # are the ones a wrote (searches agree with an index built in one go)
+    whole = new_index(tmp_path / "whole", encoder)
+    fill(whole, embedded, [0, 1, 2])
+    assert_same_search_by_text(final, whole, seed_query_vectors)
+    for pid, p in final.passages.items():
+        assert p.extra == {"n": p.index}
+    # a sync takes a newer commit in without writing; a's own removal stays removed
+    a.remove(ids[0])
+    assert a.sync().added == [ids[2]]
+    assert set(a.documents) == {ids[1], ids[2]}
+    assert a.commit()
+    assert set(FaissStore.open(path).documents) == {ids[1], ids[2]}
+    # the old behaviour is still available: refuse instead of merging
+    c, d = FaissStore.open(path), FaissStore.open(path)
+    c.merge = d.merge = False
+    fill(c, embedded, [3])
+    fill(d, embedded, [4])
+    assert c.commit()
+    with pytest.raises(RuntimeError, match="another process"):
+        d.commit()
+
+
+def assert_same_search_by_text(a: FaissStore, b: FaissStore, queries, k=10) -> None:
+    """Same passages (by document and position; row ids may differ) with the same scores."""
+    for x, y in zip(a.search(queries, k), b.search(queries, k)):
+        key = lambda store, hits: [(store.passages[i].doc_id, store.passages[i].index) for i, _ in hits]  # noqa: E731
+        assert key(a, x) == key(b, y)
+        np.testing.assert_allclose([s for _, s in x], [s for _, s in y], atol=1e-5)
 
 
 def test_create_refuses_an_existing_index(tmp_path, encoder, embedded):
