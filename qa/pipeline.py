@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from corpus.chunking import ChunkingConfig
 from corpus.document import Chunk, Document
 from embeddings.encoder import Encoder, load_encoder
-from embeddings.stores import PassageFilter, VectorStore, open_store
+from embeddings.stores import MergeReport, PassageFilter, VectorStore, open_store
 
 from .answering import make_answerer
 from .answering.relevance import is_relevant, refusal
@@ -33,7 +33,7 @@ from .conversation import (
     previous_quotes,
     validate_history,
 )
-from .indexing import Indexer, IndexReport
+from .indexing import Indexer, IndexReport, Progress
 from .retrieval import Query, Retriever
 from .text.language import detect_language
 from .text.questions import validate_question
@@ -46,7 +46,9 @@ class Pipeline:
     """Indexing and question answering over one index."""
 
     def __init__(self, config: QAConfig | None = None, *, encoder: Encoder | None = None,
-                 index: VectorStore | None = None, in_memory: bool = False):
+                 index: VectorStore | None = None, in_memory: bool = False, retriever: Retriever | None = None):
+        """``encoder`` / ``index`` / ``retriever``: share another pipeline's (the app's backends
+        share one index and its retriever, so that one lock guards searches and changes)."""
         self.config = config or QAConfig()
         self.encoder = encoder or load_encoder(
             self.config.embedding_model, device=self.config.device, batch_size=self.config.batch_size,
@@ -66,7 +68,9 @@ class Pipeline:
                                probe_matches=self.encoder.same_model_as(index.manifest["model"]["probe"]),
                                chunking=chunking)
         self.index = index
-        self.retriever = Retriever(index, method=self.config.retrieval, candidates=self.config.candidates)
+        if retriever is not None and retriever.index is not index:
+            raise ValueError("retriever= must be the retriever of the index= it is shared with")
+        self.retriever = retriever or Retriever(index, method=self.config.retrieval, candidates=self.config.candidates)
         self.indexer = Indexer(self.encoder, index, self.retriever, self.chunking)
         self.answerer = make_answerer(self.config, self.encoder, self.retriever.lexical, index)
 
@@ -75,9 +79,13 @@ class Pipeline:
         """The passages of one document, sized for this encoder."""
         return self.indexer.chunk(doc)
 
-    def add_documents(self, docs: Iterable[Document], *, progress: bool = False, commit: bool = True) -> IndexReport:
-        """Chunk, embed and add documents not yet in the index (re-adding is a no-op)."""
-        return self.indexer.add_documents(docs, progress=progress, commit=commit)
+    def add_documents(self, docs: Iterable[Document], *, progress: bool = False, commit: bool = True,
+                      on_progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> IndexReport:
+        """Chunk, embed and add documents not yet in the index (re-adding is a no-op). Only
+        committed documents are reported added; ``on_progress`` / ``should_stop``: see
+        :mod:`qa.indexing` (a stop raises :class:`qa.indexing.IndexingCancelled`)."""
+        return self.indexer.add_documents(docs, progress=progress, commit=commit, on_progress=on_progress,
+                                          should_stop=should_stop)
 
     def add_paths(self, paths: Sequence[str | Path], *, progress: bool = False) -> IndexReport:
         """Read files or folders (see :func:`corpus.read_path`) and add their documents."""
@@ -86,6 +94,12 @@ class Pipeline:
     def remove(self, doc_id: str) -> int:
         """Remove a document by id and commit; returns the number of passages removed."""
         return self.indexer.remove(doc_id)
+
+    def sync(self) -> MergeReport:
+        """Take in what another process (``python -m qa index``, the app's background indexer)
+        committed to this index since it was opened or last written; questions meanwhile are
+        answered from the index as it was. Commits do this by themselves before writing."""
+        return self.indexer.sync()
 
     # ------------------------------------------------------------------ answering
     def query(self, question: str) -> Query:

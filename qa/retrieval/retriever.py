@@ -10,12 +10,12 @@ The lazy first build of the channels' matrices is serialized too.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
 
-from embeddings.stores import VectorStore
+from embeddings.stores import MergeReport, VectorStore
 
 from ..config import RETRIEVAL_METHODS
 from ..types import Passage
@@ -35,13 +35,16 @@ __all__ = ["ReadWriteLock", "Retriever"]
 class ReadWriteLock:
     """Many readers or one writer; a waiting writer goes first (questions keep coming in a busy
     app, and must not keep an upload waiting forever). A thread that already reads may read
-    again (nested) without waiting. Twenty lines on :class:`threading.Condition` rather than a
-    dependency (``readerwriterlock`` on PyPI does the same)."""
+    again (nested) without waiting, and the writer may write again (nested). Thirty lines on
+    :class:`threading.Condition` rather than a dependency (``readerwriterlock`` on PyPI does the
+    same, without the nesting)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._readers = 0
         self._writer = False
+        self._owner: int | None = None  # the writing thread
+        self._depth = 0  # its nesting
         self._writers_waiting = 0
         self._local = threading.local()
 
@@ -64,18 +67,24 @@ class ReadWriteLock:
 
     @contextmanager
     def write(self) -> Iterator[None]:
+        me = threading.get_ident()
         with self._cond:
-            self._writers_waiting += 1
-            while self._writer or self._readers:
-                self._cond.wait()
-            self._writers_waiting -= 1
-            self._writer = True
+            if self._writer and self._owner == me:  # nested write of the same thread
+                self._depth += 1
+            else:
+                self._writers_waiting += 1
+                while self._writer or self._readers:
+                    self._cond.wait()
+                self._writers_waiting -= 1
+                self._writer, self._owner, self._depth = True, me, 1
         try:
             yield
         finally:
             with self._cond:
-                self._writer = False
-                self._cond.notify_all()
+                self._depth -= 1
+                if not self._depth:
+                    self._writer, self._owner = False, None
+                    self._cond.notify_all()
 
 
 class Retriever:
@@ -102,6 +111,16 @@ class Retriever:
         self.lock = ReadWriteLock()
         self._warm_lock = threading.Lock()
         self._warm_size = -1  # passages the channels were last built for
+        # another writer's commit merged by the store (VectorStore.sync / commit) changes the
+        # passages: under the write lock, and the channels follow at once
+        index.change_guard = self._guarded_change
+
+    def _guarded_change(self, apply: Callable[[], MergeReport]) -> MergeReport:
+        with self.writing():
+            report = apply()
+            if report.changed:
+                self.refresh()
+            return report
 
     def refresh(self, full: bool = False) -> None:
         """Called after the index changed (under :meth:`writing`). Incremental: the lexical
