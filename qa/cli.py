@@ -37,12 +37,39 @@ def _pipeline(args: argparse.Namespace, *, must_exist: bool) -> Pipeline:
     from .pipeline import Pipeline, default_pipeline
 
     config = _config(args)
+    _quiet_model_loading(args)
     if config.index_dir is None:
         return default_pipeline(config, progress=True)
     if must_exist and config.vector_store_uri is None and not FaissStore.exists(config.index_dir):
         raise SystemExit(f"error: no index at {config.index_dir}; create it with "
                          f"`python -m qa index --index {config.index_dir} PATH...`")
     return Pipeline(config)
+
+
+def _quiet_model_loading(args: argparse.Namespace) -> None:
+    """No "Loading weights" progress bar from transformers on every command (it loads the
+    encoder's weights in a fraction of a second); ``--verbose`` keeps it."""
+    if getattr(args, "verbose", False):
+        return
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def _date(value: str) -> str:
+    """argparse type of --date-from / --date-to: a real date (2016, 2016-08, 2016-08-26)."""
+    from embeddings.stores.base import check_date
+
+    try:
+        return check_date(value, "the date")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+EXAMPLES = """examples:
+  python -m qa index --index my-index articles/ more.html
+  python -m qa ask --index my-index --date-from 2016-08 "Ông Kerry gặp ông Putin ở đâu?"
+"""
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -187,7 +214,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m qa", description="Cited question answering over Vietnamese news.")
+    parser = argparse.ArgumentParser(prog="python -m qa", description="Cited question answering over Vietnamese news.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -200,17 +228,27 @@ def build_parser() -> argparse.ArgumentParser:
                        "or a server URL like http://localhost:19530 (default: FAISS in --index)")
         p.add_argument("--collection", dest="vector_store_collection", help="Milvus collection name (default: vnnews_qa)")
 
-    p = sub.add_parser("index", help="add documents (files or folders: .txt .md .html .pdf .jsonl)")
+    def command(name: str, help: str, example: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = command("index", "add documents (files or folders: .txt .md .html .pdf .jsonl)",
+                "python -m qa index --index my-index articles/ more.html")
     common(p)
-    p.add_argument("paths", nargs="+")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a file or a folder of articles")
     p.set_defaults(func=cmd_index)
 
     def answering(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--retrieval", choices=RETRIEVAL_METHODS)
-        p.add_argument("--top-k", type=int, dest="top_k")
-        p.add_argument("--source", action="append", help="only articles of this outlet (repeatable)")
-        p.add_argument("--date-from", dest="date_from", help="only articles dated on/after (2016, 2016-08, 2016-08-26)")
-        p.add_argument("--date-to", dest="date_to", help="only articles dated on/before (inclusive prefix)")
+        p.add_argument("--retrieval", choices=RETRIEVAL_METHODS,
+                       help="how passages are found: " + ", ".join(RETRIEVAL_METHODS) + " (default: hybrid)")
+        p.add_argument("--top-k", type=int, dest="top_k", metavar="N",
+                       help="passages retrieved per question (default: 5)")
+        p.add_argument("--source", action="append", metavar="OUTLET",
+                       help="only articles of this outlet (repeatable)")
+        p.add_argument("--date-from", dest="date_from", type=_date, metavar="DATE",
+                       help="only articles dated on/after DATE (2016, 2016-08 or 2016-08-26)")
+        p.add_argument("--date-to", dest="date_to", type=_date, metavar="DATE",
+                       help="only articles dated on/before DATE (a prefix counts whole: 2016-08 is all of August)")
         p.add_argument("--generator-url", dest="generator_url", metavar="URL",
                        help="answer with a language model behind this OpenAI-compatible base URL "
                             "(e.g. http://localhost:11434/v1); the key comes from $QA_GENERATOR_API_KEY")
@@ -222,26 +260,27 @@ def build_parser() -> argparse.ArgumentParser:
                             "transformers question-answering model id or folder "
                             "(e.g. deepset/xlm-roberta-base-squad2)")
 
-    p = sub.add_parser("ask", help="answer a question with citations")
+    p = command("ask", "answer a question with citations",
+                'python -m qa ask --json "Where did Kerry and Lavrov meet in August 2016?"')
     common(p)
     answering(p)
-    p.add_argument("question", nargs="+")
+    p.add_argument("question", nargs="+", help="the question (quoted, or as several words)")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.add_argument("--passages", action="store_true", help="also show the retrieved passages")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("chat", help="a conversation: one question per line, follow-ups understood")
+    p = command("chat", "a conversation: one question per line, follow-ups understood", "python -m qa chat")
     common(p)
     answering(p)
     p.set_defaults(func=cmd_chat)
 
-    p = sub.add_parser("list", help="list the indexed documents")
+    p = command("list", "list the indexed documents", "python -m qa list --index my-index")
     common(p)
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("remove", help="remove documents by id")
+    p = command("remove", "remove documents by id", "python -m qa remove --index my-index 1a2b3c4d5e6f7a8b")
     common(p)
-    p.add_argument("ids", nargs="+")
+    p.add_argument("ids", nargs="+", metavar="ID", help="a document id, as `python -m qa list` shows it")
     p.set_defaults(func=cmd_remove)
     return parser
 

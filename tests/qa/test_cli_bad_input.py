@@ -49,3 +49,35 @@ def test_index_of_only_bad_files_is_exit_1(tmp_path, main, capsys):
     err = capsys.readouterr().err
     assert "scan.txt: binary data" in err and "no documents found" in err
     assert not (tmp_path / "index").exists()
+
+
+def _all_parsers():
+    from qa.cli import build_parser
+
+    root = build_parser()
+    sub = next(a for a in root._actions if a.__class__.__name__ == "_SubParsersAction")
+    return root, sub.choices
+
+
+def test_every_option_has_help_and_the_help_shows_two_examples():
+    root, commands = _all_parsers()
+    for name, parser in [("", root), *commands.items()]:
+        for action in parser._actions:
+            if action.__class__.__name__ == "_SubParsersAction":
+                continue
+            assert action.help, f"`python -m qa {name}`: {action.option_strings or action.dest} has no help text"
+    text = root.format_help()
+    assert "examples:" in text and text.count("python -m qa ") >= 2
+    assert "example:" in commands["ask"].format_help()
+
+
+@pytest.mark.parametrize("date, why", [("2016-13-45", "no month 13"), ("2016-02-30", "has 29 days"),
+                                       ("16/08/2016", "must look like")])
+def test_an_impossible_date_is_an_error_not_an_empty_filter(date, why, capsys):
+    from qa.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["ask", "--date-from", date, "Ông Kerry gặp ông Putin ở đâu?"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--date-from" in err and why in err
