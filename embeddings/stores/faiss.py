@@ -35,6 +35,11 @@ Exact (flat) search is the right default for small and medium collections: 10,00
 passages x 384 dimensions is a 15 MB matrix searched in about a millisecond, with no training
 step and no recall loss. From :data:`embeddings.stores.ann.ANN_THRESHOLD` passages on, searches go
 to an approximate IVF index kept beside the flat one (see :mod:`embeddings.stores.ann`).
+
+Why this module is long: construction, adding and removing, search, merging another writer's
+commit and the atomic commit all work on one store's in-memory state (the FAISS index, the
+passages, the manifest); what needs none of it lives beside it (``merging.py``,
+``integrity.py``, ``ann.py``).
 """
 
 from __future__ import annotations
@@ -360,7 +365,7 @@ class FaissStore(VectorStore):
         verify_files(self.path, disk)
         on_disk = [d["id"] for d in disk.get("documents", [])]
         added, removed = plan_merge(self._base_docs, self._removed_here, self.documents, on_disk)
-        incoming = read_documents(self.path, disk, added)
+        incoming = read_documents(self.path, disk, added, load_faiss().read_index)
 
         def apply() -> MergeReport:
             pending = bool(self._removed_here) or any(d not in self._base_docs for d in self.documents)

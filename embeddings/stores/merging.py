@@ -22,7 +22,7 @@ sticks, and re-adding a document that is there already stays a no-op.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,11 +59,11 @@ def plan_merge(base: set[str], removed_here: set[str], held: Iterable[str],
     return added, removed
 
 
-def read_documents(path: Path, manifest: dict, doc_ids: Iterable[str]) -> list[IncomingDocument]:
+def read_documents(path: Path, manifest: dict, doc_ids: Iterable[str],
+                   read_index: Callable[[str], object]) -> list[IncomingDocument]:
     """The given documents of the commit ``manifest`` describes (its files already verified),
-    with their stored passages, vectors and sentence vectors."""
-    from .faiss import load_faiss
-
+    with their stored passages, vectors and sentence vectors. ``read_index``: ``faiss.read_index``
+    (passed in: this module is below :mod:`embeddings.stores.faiss`, which imports it)."""
     wanted = set(doc_ids)
     if not wanted:
         return []
@@ -82,7 +82,7 @@ def read_documents(path: Path, manifest: dict, doc_ids: Iterable[str]) -> list[I
             if row["doc_id"] in rows:
                 row["sentences"] = [tuple(s) for s in row["sentences"]]
                 rows[row["doc_id"]].append(StoredPassage(**row))
-    index = load_faiss().read_index(str(path / f"vectors-{gen}.faiss"))
+    index = read_index(str(path / f"vectors-{gen}.faiss"))
     spath = path / f"sentences-{gen}.npy"
     matrix = np.load(spath, mmap_mode="r", allow_pickle=False) if spath.is_file() else None
     out = []
