@@ -150,6 +150,13 @@ class QAConfig:
         reader_sentence_weight: weight of the extractive sentence score added to the span's
             margin when choosing among the reader's spans.
         reader_quantize: int8 dynamic quantization of the reader's linear layers (CPU).
+        max_upload_passages / max_upload_sentences: the most passages (2,000) and sentences
+            (20,000) one upload may add (qa/ingest.py; the app's Documents tab and
+            :class:`qa.background.BackgroundIndexer`; ``python -m qa index`` has no cap). Embedding
+            costs one text per passage and one per sentence: 2,000 passages of ~10 sentences are
+            ~22,000 texts, 5-25 minutes on two busy CPU cores (BENCHMARKS.md, "Indexing rate"),
+            already long for a web upload, while a long news article is 10-30 passages. A file
+            that would go over is refused with a message naming the limit; 0 turns a cap off.
     """
 
     # --- embedding: the model that turns passages and questions into vectors
@@ -202,6 +209,10 @@ class QAConfig:
     reader_sentence_weight: float = 0.0
     reader_quantize: bool = False
 
+    # --- uploads: what one upload may cost (qa/ingest.py)
+    max_upload_passages: int = 2000
+    max_upload_sentences: int = 20000
+
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -220,6 +231,8 @@ class QAConfig:
             raise ValueError("generator_retries must be at least 0")
         if self.max_answer_sentences < 1:
             raise ValueError("max_answer_sentences must be at least 1")
+        if self.max_upload_passages < 0 or self.max_upload_sentences < 0:
+            raise ValueError("max_upload_passages and max_upload_sentences must be 0 (no cap) or more")
 
     # ------------------------------------------------------------------ construction
     @classmethod
