@@ -19,6 +19,7 @@ from pathlib import Path
 
 from corpus.chunking import ChunkingConfig
 from corpus.document import Chunk, Document
+from corpus.normalize import fold_diacritics
 from embeddings.encoder import Encoder, load_encoder
 from embeddings.stores import MergeReport, PassageFilter, VectorStore, open_store
 
@@ -35,6 +36,8 @@ from .conversation import (
 )
 from .indexing import Indexer, IndexReport, Progress
 from .retrieval import Query, Retriever
+from .text.chitchat import ANSWERER as CHITCHAT
+from .text.chitchat import chitchat_reply, detect_chitchat
 from .text.language import detect_language
 from .text.questions import validate_question
 from .types import Answer, Passage
@@ -121,6 +124,15 @@ class Pipeline:
         with self.retriever.reading():
             return self.retriever.run(q, top_k or self.config.top_k)
 
+    def known_word(self, word: str) -> bool:
+        """Whether the index knows ``word`` (its BM25 vocabulary, exact or folded, or an alias)."""
+        low = word.lower()
+        with self.retriever.reading():
+            vocab = self.retriever.lexical.vocab
+            if low in vocab or "~" + fold_diacritics(low) in vocab:
+                return True
+        return bool(self.retriever.lexical.aliases.tokens(word, normalized=False))
+
     def is_relevant(self, query: Query, passages: list[Passage]) -> bool:
         """Whether the retrieved passages can answer ``query`` at all (else the answer declines).
 
@@ -151,7 +163,9 @@ class Pipeline:
         (``partial=True``, text so far) and then the final one (``partial=False``).
 
         Generative answers stream as the model writes (markers repaired on the fly); extractive
-        answers, computed at once, are yielded sentence by sentence. With ``history``, a
+        answers, computed at once, are yielded sentence by sentence. Small talk ("Xin chào",
+        "thanks", "abc xyz?", see :mod:`qa.text.chitchat`) gets one answer with
+        ``answerer="chitchat"``, ``found=False`` and no citations or passages: what the bot can do. With ``history``, a
         follow-up is retrieved with its conversation's context (:mod:`qa.conversation`).
         """
         if language not in (None, "vi", "en"):
@@ -160,6 +174,13 @@ class Pipeline:
         history = validate_history(history)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        chat = detect_chitchat(text, known_word=self.known_word, in_conversation=bool(history))
+        if chat is not None:  # small talk: what the bot can do, never a cited fragment (qa/text/chitchat.py)
+            yield Answer(question=question, text=chitchat_reply(chat, articles=len(self.index.documents),
+                                                                language=language),
+                         language=language or chat.language, citations=[], passages=[],
+                         timings={"total": time.perf_counter() - t0}, answerer=CHITCHAT, found=False)
+            return
         generator = self.answerer.generator if self.config.rewrite_followups else None
         ctx = contextual_query(text, history, llm_rewriter(generator) if generator is not None else None)
         q = self.query(ctx.text)

@@ -72,8 +72,11 @@ class Answer:
     citations: list[Citation]
     passages: list[Passage]
     timings: dict[str, float]  # seconds per stage
+    #: who wrote the answer: "extractive", "generative", "reader", "extractive (fallback)", or
+    #: "chitchat" for a reply to small talk (a greeting, thanks, "abc xyz?": qa/text/chitchat.py),
+    #: which has found=False and no citations or passages
     answerer: str = "extractive"
-    found: bool = True  # False when nothing relevant was retrieved
+    found: bool = True  # False when nothing relevant was retrieved (or the message was small talk)
     partial: bool = False  # True for the intermediate answers that Pipeline.ask_stream yields
     #: generative answers: each checked sentence and whether its citations support it
     #: (empty for extractive answers, whose sentences are quotations)

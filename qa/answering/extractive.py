@@ -15,6 +15,9 @@ picks the wrong sentence of the right passage ~30% of the time):
 * ``type``: the sentence holds the kind of thing asked for (number, date, name, place);
 * ``passage``: the retrieval rank of the sentence's passage.
 
+Sentences that answer nothing (an ellipsis, a photo credit "(Nguồn: NBC)", fewer than three
+words: :func:`qa.text.analysis.is_citable`) are never candidates.
+
 The answer is the best sentence, plus the runner-up only when it comes from the same passage
 (citation precision: a runner-up from another passage is wrong far more often than it adds
 the answer, BENCHMARKS.md). For a who / when / where / how-many question the short answer
@@ -37,6 +40,7 @@ from embeddings.encoder import Encoder
 from ..retrieval.base import Query
 from ..retrieval.lexical import LexicalChannel, terms_of
 from ..retrieval.rescoring import coverage, query_units, sentence_units
+from ..text.analysis import is_citable
 from ..types import Answer, Citation, Passage
 from .base import Answerer
 from .question_type import answer_span, answer_type, type_match
@@ -98,7 +102,7 @@ class ExtractiveAnswerer(Answerer):
             sv = self.sentence_vectors.get(p.id)
             for i, (s, e, text) in enumerate(p.sentence_texts()):
                 key = (p.doc_id, s, e)
-                if key not in seen and text.strip():
+                if key not in seen and is_citable(text):  # no ellipses or photo credits as answers
                     seen.add(key)
                     cands.append((p, s, e, text))
                     stored.append(sv[i] if sv is not None else None)

@@ -12,7 +12,7 @@ import re
 
 from corpus.normalize import fold_diacritics
 
-__all__ = ["syllables", "content_terms", "VI_STOP", "EN_STOP"]
+__all__ = ["syllables", "content_terms", "is_citable", "MIN_CITABLE_WORDS", "VI_STOP", "EN_STOP"]
 
 _TOKEN = re.compile(r"\w+", re.U)
 
@@ -48,3 +48,20 @@ def content_terms(question: str, language: str) -> list[str]:
         if t not in stop and (len(t) > 1 or t.isdigit()):
             seen.setdefault(t, None)
     return list(seen)
+
+
+#: Fewest words a sentence needs to be cited as an answer.
+MIN_CITABLE_WORDS = 3
+#: A credit line: "(Nguồn: NBC)", "Ảnh: Reuters", "Source: AFP" (a photo or source credit, not news).
+_CREDIT = re.compile(r"^[\s(\[]*(nguồn|ảnh|source|photo|video|đồ họa|đồ hoạ|clip|theo)\s*:", re.I)
+
+
+def is_citable(sentence: str) -> bool:
+    """Whether a sentence can be an answer: at least :data:`MIN_CITABLE_WORDS` words with letters
+    and not a credit line. The splitter keeps ellipses ("...") and photo credits ("(Nguồn: NBC)")
+    as sentences of their own; short questions ("Hello", "abc xyz?") are closest to exactly
+    those, and citing one answers nothing."""
+    words = [w for w in _TOKEN.findall(sentence) if any(c.isalpha() for c in w)]
+    if len(words) < MIN_CITABLE_WORDS:
+        return False
+    return not (_CREDIT.match(sentence) and len(words) <= 6)
