@@ -20,6 +20,21 @@ retrieves with a *contextual query* instead, built in one of two ways:
 The previous answer also points at the article the conversation is about:
 :func:`previous_quotes` gives its sentences, and the pipeline prefers passages of the document
 that contains them (a follow-up is most often about the same article).
+
+Two kinds of follow-up get more than that:
+
+* a **change of subject** ("Còn ông Lavrov nói gì?" after "Who is the spokesman of the Russian
+  Defence Ministry?"): the follow-up names someone or something the earlier questions did not
+  (:func:`new_names`). It asks about the new name, so nothing of the earlier turns is carried
+  (their names and words are about the subject it replaces: they pulled the answer back to the
+  spokesman, or to Kerry); passages that mention the new name come first, those of the
+  previous answer's article before the others (:func:`prefer_previous_document`);
+* a **question about what was just said** ("When was that?", "Ở đâu vậy?": nothing but
+  question, function and referring words, :func:`refers_back`): "that" is the event of the
+  previous answer, so when a sentence it quoted holds what is asked (a date for "when"), the
+  answer comes from the passages that hold those sentences (:func:`answer_from_previous`): the
+  Moscow meeting of 15/12, not the New York meeting of 18/12 that a date-seeking search of the
+  same article also finds.
 """
 
 from __future__ import annotations
@@ -27,7 +42,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from corpus.normalize import fold_diacritics, normalize_text
@@ -41,8 +56,9 @@ from .types import Passage
 if TYPE_CHECKING:  # pragma: no cover
     from .answering.backends import Generator
 
-__all__ = ["FOLLOWUP_EXTRA", "REWRITE_MAX_TOKENS", "ContextualQuery", "contextual_query", "history_query",
-           "is_follow_up", "llm_rewriter", "prefer_previous_document", "previous_quotes", "validate_history"]
+__all__ = ["FOLLOWUP_EXTRA", "REWRITE_MAX_TOKENS", "ContextualQuery", "answer_from_previous", "contextual_query",
+           "history_query", "is_follow_up", "llm_rewriter", "new_names", "prefer_previous_document", "previous_quotes",
+           "refers_back", "validate_history"]
 
 #: A question with at most this many words is treated as a follow-up when there is history:
 #: "Khi nào?", "Ở đâu vậy?", "Why then?" say nothing on their own, while a four-word question
@@ -122,11 +138,33 @@ def _carry_terms(text: str, names_only: bool = False) -> list[str]:
     return out
 
 
+def new_names(question: str, history: Sequence[dict]) -> list[str]:
+    """Names (capitalised words) of ``question`` that no earlier user turn mentions: the new
+    subject of a follow-up such as "Còn ông Lavrov nói gì?"."""
+    history = validate_history(history)
+    said = {fold_diacritics(w.lower()) for m in history if m["role"] == "user" for w in _words(m["content"])}
+    out = []
+    for i, w in enumerate(_words(question)):
+        if w[:1].isupper() and not any(c.isdigit() for c in w) and not _stop(w) \
+                and fold_diacritics(w.lower()) not in said and w not in out:
+            out.append(w)
+    return out
+
+
+def refers_back(question: str) -> bool:
+    """Whether ``question`` has no content of its own: only question, function and referring
+    words ("When was that?", "Khi nào vậy?", "Ở đâu?")."""
+    words = [w.lower() for w in _words(question)]
+    return bool(words) and all(_stop(w) or w in VI_REFERRING or w in EN_REFERRING for w in words)
+
+
 def history_query(question: str, history: Sequence[dict]) -> str:
     """The history-aware retrieval query (see the module docstring); the question itself when
     it is not a follow-up or there is no history."""
     history = validate_history(history)
     if not history or not is_follow_up(question):
+        return question
+    if new_names(question, history):  # a new subject: the earlier turns' words were about the old one
         return question
     have = {w.lower() for w in _words(question)}
     carried: list[str] = []
@@ -161,9 +199,15 @@ def previous_quotes(history: Sequence[dict]) -> list[str]:
     last = next((m["content"] for m in reversed(history) if m["role"] == "assistant"), "")
     if not last:
         return []
-    text = normalize_text(strip_markers(last.split("\n\n")[0]))
-    text = re.sub(r"^According to the \(Vietnamese\) sources:\s*", "", text)
-    parts = re.split(r"(?<=[.!?…])\s+", text)
+    first = normalize_text(last.split("\n\n")[0])
+    text = strip_markers(first)
+    if re.search(r"\[\d+\]: “", first):  # the English frame quotes the sources: "[1]: “…”"
+        # (quotation marks inside a quote were made single: ‘…’)
+        parts = [q.replace("‘", "“").replace("’", "”") for q in re.findall(r"“([^”]+)”", first)]
+    else:
+        text = re.sub(r"^\*\*[^*]+\*\*\s*[–-]\s*", "", text)  # the bold short answer
+        text = re.sub(r"^According to the \(Vietnamese\) sources:\s*", "", text)
+        parts = re.split(r"(?<=[.!?…])\s+", text)
     return [p.strip() for p in parts if len(p.strip()) >= MIN_QUOTE_CHARS]
 
 
@@ -173,6 +217,8 @@ class ContextualQuery:
 
     text: str  # what is retrieved with
     method: str  # "none" (question as is), "history" (history-aware) or "rewrite" (LLM)
+    new_names: list[str] = field(default_factory=list)  # a change of subject (:func:`new_names`)
+    refers_back: bool = False  # asks about what was just said (:func:`refers_back`)
 
 
 def contextual_query(question: str, history: Sequence[dict] | None,
@@ -182,6 +228,9 @@ def contextual_query(question: str, history: Sequence[dict] | None,
     history = validate_history(history)
     if not history:
         return ContextualQuery(question, "none")
+    follow = is_follow_up(question)
+    names = new_names(question, history) if follow else []
+    back = follow and refers_back(question)
     if rewriter is not None:
         try:
             text = (rewriter(question, history) or "").strip()
@@ -190,9 +239,10 @@ def contextual_query(question: str, history: Sequence[dict] | None,
         text = text.splitlines()[0].strip().strip('"“”\'') if text else ""
         # implausible rewrites (empty, a whole paragraph) are not used
         if text and len(text) <= max(300, 3 * len(question)):
-            return ContextualQuery(text, "rewrite")
+            return ContextualQuery(text, "rewrite", names, back)
     text = history_query(question, history)
-    return ContextualQuery(text, "history" if text != question else "none")
+    # a follow-up is retrieved as one (the previous article preferred) even with nothing carried
+    return ContextualQuery(text, "history" if text != question or names or back else "none", names, back)
 
 
 #: Extra candidates retrieved for a follow-up, among which passages of the previous answer's
@@ -202,17 +252,44 @@ FOLLOWUP_EXTRA = 5
 REWRITE_MAX_TOKENS = 64
 
 
-def prefer_previous_document(passages: list[Passage], quotes: list[str], k: int) -> list[Passage]:
+def _mentions(p: Passage, names: Sequence[str]) -> bool:
+    text = fold_diacritics(p.text.lower()) + " " + fold_diacritics(p.title.lower())
+    return any(re.search(rf"\b{re.escape(fold_diacritics(n.lower()))}\b", text) for n in names)
+
+
+def prefer_previous_document(passages: list[Passage], quotes: list[str], k: int,
+                             names: Sequence[str] = ()) -> list[Passage]:
     """The ``k`` passages to answer a follow-up from: those of the article the previous answer
-    quoted come first (in retrieval order), then the rest. Without quotes found, the first ``k``."""
+    quoted come first (in retrieval order), then the rest. Without quotes found, the first ``k``.
+    With ``names`` (a change of subject), passages that mention one of them come first, those of
+    the previous article before the others."""
     docs = {p.doc_id for p in passages if any(qt in p.text for qt in quotes)}
-    if not docs:
+    if not docs and not names:
         return passages[:k]
-    ordered = [p for p in passages if p.doc_id in docs] + [p for p in passages if p.doc_id not in docs]
+
+    def rank(p: Passage) -> tuple[int, int]:
+        return (0 if not names or _mentions(p, names) else 1, 0 if p.doc_id in docs else 1)
+
+    ordered = sorted(passages, key=rank)  # stable: retrieval order within each group
     out = ordered[:k]
     for i, p in enumerate(out, 1):
         p.rank = i
     return out
+
+
+def answer_from_previous(passages: list[Passage], quotes: list[str], question: str) -> list[Passage]:
+    """For a question about what was just said (:func:`refers_back`): the passages that hold a
+    sentence the previous answer quoted, when one of those sentences holds what is asked (a date
+    for "When was that?"); else ``passages`` unchanged."""
+    from .answering.question_type import answer_type, type_match
+
+    kind = answer_type(question)
+    if kind is None:
+        return passages
+    hits = [p for p in passages if any(qt in p.text and type_match(kind, qt, question) for qt in quotes)]
+    for i, p in enumerate(hits, 1):
+        p.rank = i
+    return hits or passages
 
 
 def llm_rewriter(generator: Generator) -> Callable[[str, list[dict]], str]:

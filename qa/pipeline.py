@@ -28,6 +28,7 @@ from .answering.relevance import is_relevant, refusal
 from .config import QAConfig
 from .conversation import (
     FOLLOWUP_EXTRA,
+    answer_from_previous,
     contextual_query,
     llm_rewriter,
     prefer_previous_document,
@@ -194,7 +195,10 @@ class Pipeline:
         with self.retriever.reading():  # thread safety: see qa.retrieval.retriever
             passages = self.retriever.run(q, k + FOLLOWUP_EXTRA if ctx.method != "none" else k)
             if ctx.method != "none":
-                passages = prefer_previous_document(passages, previous_quotes(history), k)
+                quotes = previous_quotes(history)
+                passages = prefer_previous_document(passages, quotes, k, names=ctx.new_names)
+                if ctx.refers_back:  # "When was that?": from what the previous answer quoted
+                    passages = answer_from_previous(passages, quotes, text)
             t2 = time.perf_counter()
             timings["retrieve"] = t2 - t1
             relevant = self.is_relevant(q, passages)

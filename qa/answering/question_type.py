@@ -1,4 +1,5 @@
-"""Expected answer type of a question (who / when / where / how many), in Vietnamese and English.
+"""Expected answer type of a question (who / when / where / how many / what did X say), in
+Vietnamese and English.
 
 The naive extractive baseline picks the wrong sentence of the right passage ~30% of the time;
 a sentence that contains the kind of thing the question asks for (a number for "bao nhiêu", a
@@ -16,6 +17,10 @@ __all__ = ["answer_type", "type_match", "answer_span"]
 # Patterns on folded (tone-less, lower-case) questions. Order matters: "năm nào" is a date
 # question before "nào" makes it anything else.
 _TYPES: list[tuple[str, re.Pattern]] = [
+    # "Ông Lavrov nói gì?", "What did Lavrov say?": a sentence in which the person named speaks
+    ("said", re.compile(r"\b(noi gi|phat bieu gi|tuyen bo gi|cho biet gi|noi the nao|noi nhung gi|"
+                        r"what (did|does|do|has|have) [\w\s.'-]{1,60} (say|said|tell|told|state|claim)|"
+                        r"what was said)\b")),
     ("number", re.compile(r"\b(bao nhieu|bao lau|may (nguoi|lan|nam|ngay|thang|gio|tuoi|con)|"
                           r"how (many|much|long|old|far|tall|high|large|big)|"
                           r"what (percentage|percent|number|proportion)|ti le|phan tram)\b")),
@@ -35,7 +40,7 @@ _PLACE = re.compile(r"\b(ở|tại|in|at|từ|đến)\s+[A-ZĐ]", re.U)
 
 
 def answer_type(question: str) -> str | None:
-    """"number", "date", "person", "place" or None."""
+    """"said", "number", "date", "person", "place" or None."""
     q = fold_diacritics(question)
     for name, pattern in _TYPES:
         if pattern.search(q):
@@ -50,8 +55,10 @@ def type_match(kind: str | None, sentence: str, question: str) -> float:
     folded = fold_diacritics(sentence)
     if kind == "number":
         return 1.0 if _HAS_NUMBER.search(folded) else 0.0
-    if kind == "date":
-        return 1.0 if _HAS_DATE.search(folded) else 0.0
+    if kind == "date":  # a date inside a quotation is what was said, not when it happened
+        return 1.0 if _HAS_DATE.search(_QUOTED.sub(" ", folded)) else 0.0
+    if kind == "said":
+        return _said(sentence, question)
     q = fold_diacritics(question)
     names = [m.group(0) for m in _NAME.finditer(sentence)]
     new = [n for n in names if fold_diacritics(n) not in q]
@@ -60,6 +67,37 @@ def type_match(kind: str | None, sentence: str, question: str) -> float:
     if kind == "place":
         return 1.0 if _PLACE.search(sentence) and new else (0.5 if new else 0.0)
     return 0.0
+
+
+#: A quotation inside a sentence (“…” or "…").
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
+
+
+def _quoted_spans(sentence: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _QUOTED.finditer(sentence)]
+
+
+#: Verbs of speech (folded): the sentence reports what someone said.
+_SPEECH = re.compile(r"\b(noi|cho biet|tuyen bo|khang dinh|nhan manh|phat bieu|bay to|canh bao|keu goi|"
+                     r"de nghi|tiet lo|thong bao|said|says|told|stated|announced|warned)\b")
+_QUESTION_NAME = re.compile(r"(?<!^)\b[A-ZĐ][\w-]+", re.U)
+
+
+def _said(sentence: str, question: str) -> float:
+    """1.0 when a person the question names is the speaker of ``sentence`` (the name, then a verb of
+    speech within a few words: "… – Ngoại trưởng Nga Sergei Lavrov nói …"); 0.5 when the sentence
+    only names them and reports speech; else 0."""
+    names = [fold_diacritics(n) for n in _QUESTION_NAME.findall(question)]
+    folded = fold_diacritics(sentence)
+    if not names:
+        return 1.0 if _SPEECH.search(folded) else 0.0
+    found = [m for n in names for m in re.finditer(rf"\b{re.escape(n)}\b", folded)]
+    if not found:
+        return 0.0
+    for m in found:
+        if _SPEECH.match(folded[m.end():].lstrip(" ,")) or _SPEECH.search(" ".join(folded[m.end():].split()[:3])):
+            return 1.0
+    return 0.5 if _SPEECH.search(folded) or "“" in sentence or '"' in sentence else 0.0
 
 
 # ------------------------------------------------------------------------------ answer spans
@@ -112,12 +150,13 @@ def answer_span(kind: str | None, sentence: str, question: str) -> str | None:
     """The short answer in ``sentence`` for a question of type ``kind``: the first date,
     number (with its unit word), name or place that the question does not already contain.
     None when ``kind`` is None or nothing fits (the answer is then the sentence alone)."""
-    if kind is None or not sentence.strip():
+    if kind is None or kind == "said" or not sentence.strip():  # "what did X say": the sentence is the answer
         return None
     fq = fold_diacritics(question)
     if kind == "date":
+        quoted = _quoted_spans(sentence)
         for m in _DATE_SPAN.finditer(sentence):
-            if _new(m.group(0), fq):
+            if _new(m.group(0), fq) and not any(a <= m.start() < b for a, b in quoted):
                 return m.group(0).strip()
         return None
     if kind == "number":
