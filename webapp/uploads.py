@@ -3,9 +3,13 @@
 Uploaded files are copied into :func:`upload_dir` (``<QA_CACHE_DIR>/uploads``) under a
 sanitized name — the base name only, no path separators, no leading dots — and the resolved
 target is checked to lie inside that folder, so no name ("../../etc/passwd.txt",
-"C:\\\\x\\\\y.txt", "/abs/path.md") can write anywhere else. Each file is then read with
-:func:`corpus.read_path`; a file that cannot be read is rejected with the reader's message and
-its copy removed, and the rest go on.
+"C:\\\\x\\\\y.txt", "/abs/path.md") can write anywhere else (:func:`prepare`). The stored
+files are then read, checked against the per-upload cap, embedded and committed by
+:func:`qa.ingest.index_files`: in the app by the background indexer (:func:`start_ingest`, a
+process of its own, so that questions are answered meanwhile), or here and now (:func:`ingest`).
+:func:`finish` turns its result into one :class:`FileReport` per file: a file that cannot be
+read is rejected with the reader's message, one over the cap with the limit, and a file that
+brought nothing new is deleted again.
 """
 
 from __future__ import annotations
@@ -19,17 +23,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
+    from qa.background import BackgroundIndexer, Job
     from qa.pipeline import Pipeline
 
-from corpus import SUPPORTED_SUFFIXES, read_paths_report
+from corpus import SUPPORTED_SUFFIXES
 from corpus.checksums import file_sha256
-from corpus.document import Document
+from corpus.readers import BUNDLED_DIR
 from qa.config import cache_dir
+from qa.ingest import LIMIT_KIND, BatchResult, index_files
 
 from .ui_text import message_inline
 
-__all__ = ["MAX_UPLOAD_BYTES", "FileReport", "UploadReport", "upload_dir", "safe_filename",
-           "target_path", "ingest", "document_rows", "remove_documents"]
+__all__ = ["MAX_UPLOAD_BYTES", "FileReport", "UploadReport", "upload_dir", "safe_filename", "target_path",
+           "prepare", "start_ingest", "finish", "ingest", "document_rows", "origin", "remove_documents"]
 
 #: Largest accepted file, 10 MB. A news article in any of the formats is well under 1 MB and a
 #: PDF report a few MB; a 10 MB JSON Lines file already holds thousands of articles, which take
@@ -125,40 +131,16 @@ def _check(name: str, size: int) -> str:
     return ""
 
 
-def _read(path: Path, name: str) -> tuple[list[Document], str, list[str]]:
-    """The file's documents, the reason it gives none, and the parts of it that were skipped
-    (a broken JSONL line: the good lines are kept). The server path in a reader's message is
-    replaced by the name the user knows."""
-    def public(text: str) -> str:
-        return text.replace(str(path), name)
-
-    try:
-        read = read_paths_report([path])
-    except Exception as exc:  # every reader failure is reported, never raised to the UI
-        return [], message_inline("unreadable", detail=public(str(exc) or type(exc).__name__)), []
-    problems = [public(str(p)) for p in read.problems]
-    if not read.documents:
-        why = read.problems[0].reason if read.problems else ""
-        kind = "no_text" if not read.problems or read.problems[0].kind in ("empty", "no_text") else "unreadable"
-        return [], message_inline(kind, detail=public(why)), []
-    return read.documents, "", problems
-
-
-def ingest(pipe: Pipeline, files: Sequence[tuple[str, str | Path]], *, folder: Path | None = None,
-           progress: Callable[[float, str], None] | None = None) -> UploadReport:
-    """Check, store, read and index uploaded files.
-
-    ``files`` holds (name as uploaded, path of the uploaded bytes) pairs; ``pipe`` is the
-    :class:`qa.Pipeline` to add to. Returns one :class:`FileReport` per file, in order.
-    """
+def prepare(files: Sequence[tuple[str, str | Path]], *, folder: Path | None = None
+            ) -> tuple[UploadReport, list[tuple[FileReport, Path]]]:
+    """Check and store uploaded files: (the report so far, the (report, stored path) of each file
+    to index). ``files`` holds (name as uploaded, path of the uploaded bytes) pairs."""
     folder = folder or upload_dir()
     report = UploadReport()
-    per_file: list[tuple[FileReport, list[Document]]] = []
-    for i, (name, src) in enumerate(files):
+    stored: list[tuple[FileReport, Path]] = []
+    for name, src in files:
         fr = FileReport(name=str(name))
         report.files.append(fr)
-        if progress:
-            progress(i / max(1, len(files)), name)
         src = Path(src)
         try:
             size = src.stat().st_size
@@ -174,27 +156,56 @@ def ingest(pipe: Pipeline, files: Sequence[tuple[str, str | Path]], *, folder: P
             fr.rejected = message_inline("unreadable", detail=str(exc).replace(str(folder), "…"))
             continue
         fr.saved_as = saved.name
-        docs, why, fr.problems = _read(saved, name)
-        if why:
-            fr.rejected = why
-            _forget(saved, pipe)
-            continue
-        per_file.append((fr, docs))
-    docs = [d for _, ds in per_file for d in ds]
-    if docs:
-        result = pipe.add_documents(docs, progress=True)
-        added = set(result.added)
-        for fr, ds in per_file:
-            for d in ds:
-                if d.id in added:
-                    added.discard(d.id)  # a document in two files counts once, as added
-                    fr.added.append(d.id)
-                else:
-                    fr.skipped.append(d.id)
-    for fr, _ in per_file:  # a file that brought nothing new need not be kept
+        stored.append((fr, saved))
+    return report, stored
+
+
+def start_ingest(indexer: BackgroundIndexer, files: Sequence[tuple[str, str | Path]], *,
+                 folder: Path | None = None) -> tuple[UploadReport, list[tuple[FileReport, Path]], Job | None]:
+    """:func:`prepare`, then queue the stored files on the background indexer (None: nothing to
+    index). :func:`finish` the report once the job is final."""
+    report, stored = prepare(files, folder=folder)
+    job = indexer.submit([str(p) for _, p in stored]) if stored else None
+    return report, stored, job
+
+
+def finish(report: UploadReport, stored: Sequence[tuple[FileReport, Path]], result: BatchResult | None,
+           pipe: Pipeline) -> UploadReport:
+    """Fill each stored file's report from the batch's result and delete the stored files that
+    brought nothing (a failed or cancelled batch: every file that added nothing)."""
+    by_path = {r.path: r for r in (result.files if result is not None else [])}
+    for fr, path in stored:
+        r = by_path.get(str(path))
+        if r is not None:
+            def public(text: str, path: Path = path, name: str = fr.name) -> str:
+                return text.replace(str(path), name)
+
+            fr.added, fr.skipped = list(r.added), list(r.skipped)
+            fr.problems = [public(p) for p in r.problems]
+            if r.error_kind == LIMIT_KIND:
+                fr.rejected = message_inline("upload_limit", passages=f"{r.passages:,}", sentences=f"{r.sentences:,}",
+                                             max_p=f"{result.max_passages:,}", max_s=f"{result.max_sentences:,}")
+            elif r.error:
+                kind = "no_text" if r.error_kind in ("empty", "no_text") else "unreadable"
+                fr.rejected = message_inline(kind, detail=public(r.error))
         if not fr.added:
-            _forget(folder / fr.saved_as, pipe)
+            _forget(path, pipe)
     return report
+
+
+def ingest(pipe: Pipeline, files: Sequence[tuple[str, str | Path]], *, folder: Path | None = None,
+           progress: Callable[[float, str], None] | None = None) -> UploadReport:
+    """Check, store, read and index uploaded files here and now (the app does it in the
+    background: :func:`start_ingest`); one :class:`FileReport` per file, in order."""
+    report, stored = prepare(files, folder=folder)
+    names = [fr.name for fr, _ in stored]
+
+    def step(stage: str, done: int, total: int) -> None:
+        if progress is not None and stage == "reading" and names:
+            progress(done / max(1, total), names[min(done, len(names) - 1)])
+
+    result = index_files(pipe, [str(p) for _, p in stored], on_progress=step) if stored else None
+    return finish(report, stored, result, pipe)
 
 
 def _forget(path: Path, pipe: Pipeline) -> None:
@@ -203,14 +214,28 @@ def _forget(path: Path, pipe: Pipeline) -> None:
         path.unlink(missing_ok=True)
 
 
-def document_rows(pipe: Pipeline) -> list[list]:
-    """One row per indexed document: id, headline, outlet, date, passages (index order)."""
+def origin(path: str | None, *, folder: Path | None = None) -> str:
+    """Where an indexed document came from: "bundled" (corpus/articles), "uploaded" (the upload
+    folder) or "added" (anything else: ``python -m qa index``, the Python API)."""
+    if not path:
+        return "added"
+    p = Path(path).resolve()
+    if p.parent == BUNDLED_DIR.resolve():
+        return "bundled"
+    if p.parent == (folder or upload_dir()).resolve():
+        return "uploaded"
+    return "added"
+
+
+def document_rows(pipe: Pipeline, *, folder: Path | None = None) -> list[list]:
+    """One row per indexed document: id, headline, outlet, date, passages, origin (index order)."""
     docs = pipe.index.documents
     rows = []
     for d in pipe.index.manifest["documents"]:
         doc = docs.get(d["id"])
         rows.append([d["id"], d.get("title", ""), d.get("source", ""),
-                     d.get("date") or (doc.date if doc else ""), d.get("passages", 0)])
+                     d.get("date") or (doc.date if doc else ""), d.get("passages", 0),
+                     origin(d.get("path") or (doc.path if doc else None), folder=folder)])
     return rows
 
 

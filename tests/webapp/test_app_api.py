@@ -1,5 +1,5 @@
 """The running app through its HTTP API, with ``gradio_client``: a Vietnamese and an English
-question through the chat endpoint and the JSON endpoint, and an upload."""
+question through the chat endpoint and the JSON endpoint, an upload, and removals by id."""
 
 from __future__ import annotations
 
@@ -19,16 +19,30 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(bundled_pipeline, one_torch_thread):
+def app_pipe(bundled_pipeline, encoder, tmp_path_factory):
+    """A copy of the bundled-articles index (removals here leave the shared one alone)."""
+    import shutil
+
+    from qa import Pipeline, QAConfig
+
+    copy = tmp_path_factory.mktemp("api") / "index"
+    shutil.copytree(bundled_pipeline.index.path, copy)
+    return Pipeline(QAConfig(index_dir=copy), encoder=encoder)
+
+
+@pytest.fixture(scope="module")
+def app_url(app_pipe, one_torch_thread):
     """The app over the bundled-articles index, served on a free local port."""
     from webapp.handlers import Backends
     from webapp.layout import build_app, launch_options
 
-    demo = build_app(Backends(pipe=bundled_pipeline)).queue()
+    backends = Backends(pipe=app_pipe, typing=False)
+    demo = build_app(backends).queue()
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                             quiet=True, **launch_options())
     yield url
     demo.close()
+    backends.close()
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +97,18 @@ def test_upload_endpoint_reports_unreadable_and_refused_files(client, tmp_path):
     exe.write_bytes(b"MZ\x90\x00")
     with pytest.raises(Exception, match="Invalid file type"):
         client.predict([handle_file(str(exe))], api_name="/upload")
+
+
+def test_remove_endpoint_removes_existing_ids_and_names_unknown_ones(client, app_pipe):
+    """``/remove`` used to refuse every id ("Value … is not in the list of choices: []")."""
+    doc_id = next(iter(app_pipe.index.documents))
+    out = client.predict([doc_id, "0123456789abcdef"], api_name="/remove")
+    assert "Removed 1 article(s)" in out and "No article 0123456789abcdef in the index" in out
+    assert doc_id not in app_pipe.index.documents
+    assert "No article" in client.predict(["ffffffffffffffff"], api_name="/remove")
+    assert "No article selected" in client.predict([], api_name="/remove")
+
+
+def test_ask_endpoint_refuses_an_impossible_date(client):
+    bad = client.predict("Ông Kerry gặp ông Putin ở đâu?", "auto", 5, [], "2016-13-45", "", api_name="/ask")
+    assert "no month 13" in bad["error"]

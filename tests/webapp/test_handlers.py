@@ -117,6 +117,65 @@ def test_respond_explains_an_unusable_index(tmp_path):
     msg = _text(chat[-1])
     assert "Chưa có chỉ mục" in msg and "index is not available" in msg and "format 999" in msg
     assert "Traceback" not in msg
-    assert "index is not available" in handlers.upload([str(tmp_path / "manifest.json")], lambda *a, **k: None, backends=be)
+    from webapp import documents
+
+    out = list(documents.upload([str(tmp_path / "manifest.json")], lambda *a, **k: None, backends=be))[-1]
+    assert "index is not available" in out
+
+
+@pytest.mark.parametrize("question", ["🙂🙂🙂", "😀 👍"])
+def test_an_emoji_only_question_is_explained_once_in_each_language(question):
+    chat, _ = _final(handlers.respond(question, [], backends=handlers.Backends()))
+    lines = [x for x in _text(chat[-1]).split("  \n") if x.strip()]
+    assert len(lines) == 2, lines  # Vietnamese, then English: not both on each line, not twice
+    vi, en = lines
+    assert " · " not in vi and " · " not in en and vi != en
+
+
+def test_a_refused_question_shows_no_passages_as_evidence(bundled_pipeline):
+    chat, panel = _final(handlers.respond("What is the capital of Australia?", [], backends=_backends(bundled_pipeline)))
+    assert "could not find" in _text(chat[-1]).lower() and '<details class="src"' not in _text(chat[-1])
+    assert "not used as evidence" in panel and '<details class="not-evidence">' in panel
+    assert "is-cited" not in panel and "<ol" in panel.split('<details class="not-evidence">')[1]
+
+
+@pytest.mark.parametrize("greeting", ["Hello", "Xin chào", "abc xyz?"])
+def test_greetings_get_what_the_bot_can_do_and_no_citation(bundled_pipeline, greeting):
+    chat, panel = _final(handlers.respond(greeting, [], backends=_backends(bundled_pipeline)))
+    text = _text(chat[-1])
+    assert "cite" not in text and "Nguồn" not in text and "<mark>" not in text
+    assert "passages" not in panel.lower() or "no retrieval" in panel.lower()
+    assert any(w in text for w in ("article", "bài báo"))
+
+
+def test_two_citations_of_one_article_share_one_source_entry(bundled_pipeline):
+    """An answer citing two sentences of one article lists that article once, both sentences marked."""
+    from webapp.render import source_groups
+
+    merged = 0
+    for q in ["Ông Kerry gặp ông Putin ở đâu?", "Ai là người phát ngôn Bộ Quốc phòng Nga?",
+              "Where did Kerry and Lavrov meet in August 2016?", "What did Carter and Shoygu discuss?"]:
+        answer = bundled_pipeline.ask(q)
+        html_ = handlers.render_answer(answer, bundled_pipeline.index.documents)
+        groups = source_groups(answer.citations)
+        assert html_.count('<details class="src"') == len(groups)
+        for g in groups:
+            assert len({(c.doc_id, c.title) for c in g}) == 1
+            if len(g) > 1:
+                merged += 1
+                entry = html_.split(f'id="src-0-{g[0].n}"')[1].split("</details>")[0]
+                assert entry.count("<mark>") >= len({c.sentence for c in g})
+                assert all(f'href="#src-0-{g[0].n}"' in html_ for _ in g)
+    assert merged  # (answers take their second sentence from the first one's passage)
+
+
+def test_bad_filter_date_is_explained(bundled_pipeline):
+    chat, _ = _final(handlers.respond("Ông Kerry gặp ông Putin ở đâu?", [], date_from="2016-13-45",
+                                      backends=_backends(bundled_pipeline)))
+    assert "Invalid filter date" in _text(chat[-1]) and "no month 13" in _text(chat[-1])
+    outlet = next(iter(bundled_pipeline.index.documents.values())).source
+    only = handlers.ask_json("Ông Kerry gặp ông Putin ở đâu?", sources=[outlet], backends=_backends(bundled_pipeline))
+    assert "error" not in only
+    assert all(bundled_pipeline.index.documents[c["doc_id"]].source == outlet for c in only["citations"])
 
 

@@ -1,5 +1,5 @@
-"""Uploads into a real index (webapp.uploads and the upload/remove handlers): name sanitizing, type
-and size checks, per-file reports, listing and removal."""
+"""Uploads into a real index (webapp.uploads and the Documents tab's handlers, webapp.documents):
+name sanitizing, type and size checks, per-file reports, the per-upload cap, listing and removal."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa import Pipeline, QAConfig
-from webapp import handlers
+from webapp import documents, handlers
 from webapp.uploads import (
     MAX_UPLOAD_BYTES,
     document_rows,
@@ -118,15 +118,47 @@ def test_ingest_reports_added_duplicates_and_rejections(upload_pipe, tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["hong.jsonl", "passwd.txt"]
 
 
+def _last(gen):
+    out = None
+    for out in gen:
+        pass
+    return out
+
+
 def test_upload_handler_summarises_per_file(upload_pipe, tmp_path, monkeypatch):
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
     p = tmp_path / "ghi-chu.exe"
     p.write_bytes(b"MZ")
     be = _backends(upload_pipe)
-    out = handlers.upload([str(p)], lambda *a, **k: None, backends=be)
+    out = _last(documents.upload([str(p)], lambda *a, **k: None, backends=be))
     assert "rejected 1 file(s)" in out and "ghi-chu.exe" in out and "unsupported" in out
-    assert "No file selected" in handlers.upload([], lambda *a, **k: None, backends=be)
-    assert "No article selected" in handlers.remove([], backends=be)
-    assert "No article 0123456789abcdef in the index" in handlers.remove(["0123456789abcdef"], backends=be)
+    assert "No file selected" in _last(documents.upload([], lambda *a, **k: None, backends=be))
+    assert "No article selected" in documents.remove([], backends=be)
+    assert "No article 0123456789abcdef in the index" in documents.remove(["0123456789abcdef"], backends=be)
+    assert "No upload is running" in documents.cancel_upload("", backends=be)
 
 
+def test_a_file_over_the_upload_cap_is_refused_in_words(upload_pipe, tmp_path):
+    """The cap in passages (besides the byte cap) is named in the file's line of the summary."""
+    folder = tmp_path / "uploads"
+    many = tmp_path / "nhieu-doan.txt"
+    many.write_text("Tin ngắn\n\n" + "\n\n".join(ARTICLE.splitlines()[2:] * 20), encoding="utf-8")
+    capped = Pipeline(upload_pipe.config.with_(max_upload_passages=2), encoder=upload_pipe.encoder,
+                      index=upload_pipe.index, retriever=upload_pipe.retriever)
+    report = ingest(capped, [("nhieu-doan.txt", many)], folder=folder)
+    [f] = report.files
+    assert not f.added and "limit of 2 passages" in f.rejected and "tối đa 2 đoạn" in f.rejected
+    assert "python -m qa index" in f.rejected
+    assert not any(folder.iterdir())  # the refused file is not kept
+    text = documents.summary(report)
+    assert "rejected 1 file(s)" in text and "nhieu-doan.txt" in text
+
+
+def test_document_list_tells_bundled_from_uploaded_and_searches(upload_pipe, bundled_pipeline):
+    html = documents.documents_html(_backends(bundled_pipeline))
+    assert html.count('class="doc origin-bundled"') == len(bundled_pipeline.index.documents)
+    assert "có sẵn · bundled" in html and "Tiêu đề · Headline" in html
+    one = documents.documents_html(_backends(bundled_pipeline), "xich lai gan")  # diacritics optional
+    assert one.count("<tr class=\"doc") == 1 and "xích lại gần" in one
+    none = documents.documents_html(_backends(bundled_pipeline), "zzzz")
+    assert "No article matches" in none
