@@ -4,6 +4,8 @@
     python -m evaluation --dev DIR --methods dense --no-answers               # retrieval only, one method
     python -m evaluation --dev DIR --limit 50 --out /tmp/eval                 # the first 50 questions
     python -m evaluation --dev DIR --methods hybrid --answerer reader --reader-model PATH   # a QA model
+    python -m evaluation --dev DIR --methods hybrid --answerers extractive,reader \
+        --reader-folds runs/dev-stage --reader-margins margins.json        # the k-fold reader beside today's
 """
 
 from __future__ import annotations
@@ -53,6 +55,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--reader-min-margin", type=float, default=None,
                     help="the reader's refusal margin (default: the QAConfig default, 0.0)")
     ap.add_argument("--reader-device", default=None, help="torch device for the reader (default: cpu)")
+    ap.add_argument("--reader-windows", type=int, default=None,
+                    help="sentence neighbourhoods the reader reads (0: whole passages; default: QAConfig's)")
+    ap.add_argument("--reader-sentence-weight", type=float, default=None,
+                    help="weight of the extractive sentence score beside the span margin (default: QAConfig's)")
+    ap.add_argument("--reader-quantize", action=argparse.BooleanOptionalAction, default=None,
+                    help="int8 dynamic quantization of the reader (default: QAConfig's)")
+    ap.add_argument("--answerers", default=None,
+                    help="comma-separated answerers compared on the same retrieval, a row each "
+                         "(e.g. extractive,reader; default: the configured answerer)")
+    ap.add_argument("--reader-folds", type=Path, default=None,
+                    help="the k-fold reader: a folder with fold0 … fold4 (python -m training.dev_stage kfold); "
+                         "each question is answered by the reader of its fold (evaluation.datasets.dev_fold)")
+    ap.add_argument("--reader-margins", type=Path, default=None,
+                    help="a JSON file {fold: refusal margin} for the k-fold reader "
+                         "(python -m evaluation.studies.reader_calibration)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -69,6 +86,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    answerers = [a.strip() for a in args.answerers.split(",") if a.strip()] if args.answerers else None
+    bad = [a for a in answerers or [] if a not in ANSWERERS or a == "generative"]
+    if bad:
+        ap.error(f"--answerers: unknown or unsupported answerer {bad[0]!r} (extractive, reader)")
+    margins = None
+    if args.reader_margins is not None:
+        import json
+
+        try:
+            margins = {int(k): v if isinstance(v, dict) else float(v)
+                       for k, v in json.loads(args.reader_margins.read_text()).items()}
+        except (OSError, ValueError) as exc:
+            ap.error(f"--reader-margins: {exc}")
     options = dict(vars(args), answerer=None if args.reader_model else args.answerer)
     try:
         config = QAConfig.from_dict(options, ignore_unknown=True, imply_answerer=True)
@@ -90,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bundled_base = Pipeline(base.config, encoder=base.encoder, in_memory=True)
         bundled_base.add_documents(load_bundled())
     results = run_eval(base, qa, methods, answers=not args.no_answers, limit=args.limit, progress=progress,
-                       unanswerable=unanswerable, bundled_base=bundled_base)
+                       unanswerable=unanswerable, bundled_base=bundled_base, answerers=answerers,
+                       reader_folds=args.reader_folds, reader_margins=margins)
     results["meta"]["index"].update(index_info)
     results["meta"]["seconds"] = round(time.perf_counter() - t0, 2)
     jpath, mpath = write_results(results, args.out)

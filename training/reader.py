@@ -28,12 +28,20 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
-from training.reader_data import (Example, Feature, answer_em, answer_f1, featurize, fold_questions,
-                                  holdout_split, load_examples, make_negatives)
+from evaluation.metrics import answer_em, answer_f1
+from training.reader_data import Example, Feature, featurize, fold_questions, holdout_split, load_examples, make_negatives
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from embeddings.encoder import Encoder
 
 __all__ = ["Recipe", "train", "evaluate", "main"]
 
@@ -77,7 +85,8 @@ class Recipe:
 
 
 # ---------------------------------------------------------------------------- data
-def build_datasets(recipe: Recipe, tokenizer, encoder=None, cache_dir: Path | None = None):
+def build_datasets(recipe: Recipe, tokenizer: PreTrainedTokenizerBase, encoder: Encoder | None = None,
+                   cache_dir: Path | None = None) -> tuple[list[Feature], dict[str, list[Example]], dict]:
     """(train features, held-out sets {name: examples}) of ``recipe``."""
     rng = random.Random(recipe.seed)
     data = Path(recipe.data)
@@ -119,7 +128,7 @@ def build_datasets(recipe: Recipe, tokenizer, encoder=None, cache_dir: Path | No
     return feats, held, stats
 
 
-def _count(items) -> dict:
+def _count(items: Iterable[str]) -> dict:
     out: dict = {}
     for i in items:
         out[i] = out.get(i, 0) + 1
@@ -163,7 +172,8 @@ def schedule(feats: Sequence[Feature], recipe: Recipe) -> list[tuple[int, int]]:
     return steps
 
 
-def collate(feats: Sequence[Feature], idx: Sequence[int], pad_id: int, device):
+def collate(feats: Sequence[Feature], idx: Sequence[int], pad_id: int,
+            device: str) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
     import torch
 
     batch = [feats[i] for i in idx]
@@ -184,8 +194,10 @@ def collate(feats: Sequence[Feature], idx: Sequence[int], pad_id: int, device):
 
 
 # ---------------------------------------------------------------------------- evaluation
-def read_examples(model, tokenizer, examples: Sequence[Example], *, max_len: int = 384, stride: int = 128,
-                  max_answer_tokens: int = 30, device="cpu", autocast=None, batch_tokens: int = 8192) -> list[dict]:
+def read_examples(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], *,
+                  max_len: int = 384, stride: int = 128, max_answer_tokens: int = 30, device: str = "cpu",
+                  autocast: Callable[[], AbstractContextManager] | None = None,
+                  batch_tokens: int = 8192) -> list[dict]:
     """For each example: the best span over its windows (``text``), its margin over the
     no-answer score (``margin``; higher = more sure there is an answer). The product reads
     the same way (:func:`qa.answering.reader.best_span`)."""
@@ -249,7 +261,8 @@ def auc(pos: Sequence[float], neg: Sequence[float]) -> float:
     return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
 
 
-def evaluate(model, tokenizer, held: dict[str, list[Example]], **kw) -> dict:
+def evaluate(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, held: dict[str, list[Example]],
+             **kw: object) -> dict:
     """F1/EM (best span, no refusal) per answerable set and the no-answer AUC of the margins
     of answerable against unanswerable examples."""
     out: dict = {}
@@ -311,7 +324,9 @@ def _atomic_dir(tmp: Path, final: Path) -> None:
 
 
 def train(recipe: Recipe, out: Path, *, resume: bool = False, max_steps: int | None = None,
-          encoder=None, log=print, data=None, keep_best: bool = True, threads: int = 0) -> dict:
+          encoder: Encoder | None = None, log: Callable[[str], object] = print,
+          data: tuple[list[Feature], dict[str, list[Example]], dict] | None = None, keep_best: bool = True,
+          threads: int = 0) -> dict:
     """Run (or resume) training; returns the last held-out metrics. See the module docstring.
 
     ``data``: (features, held-out sets, stats) prepared by the caller (the second stage on the

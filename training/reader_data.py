@@ -26,17 +26,22 @@ import hashlib
 import json
 import random
 import re
-import string
-import unicodedata
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from corpus.normalize import normalize_text
 
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    from transformers import PreTrainedTokenizerBase
+
+    from embeddings.encoder import Encoder
+
 __all__ = ["Example", "Feature", "load_examples", "holdout_split", "make_negatives", "fold_questions",
-           "featurize", "answer_f1", "answer_em", "normalize_answer"]
+           "featurize"]
 
 
 @dataclass
@@ -138,7 +143,7 @@ def _contains_answer(context: str, answers: Iterable[tuple[str, int]]) -> bool:
     return any(a.casefold() in low for a, _ in answers)
 
 
-def make_negatives(examples: Sequence[Example], *, encoder=None, rate_retrieved: float = 0.35,
+def make_negatives(examples: Sequence[Example], *, encoder: Encoder | None = None, rate_retrieved: float = 0.35,
                    rate_names: float = 0.15, top: int = 24, seed: int = 0,
                    cache: Path | None = None) -> list[Example]:
     """Hard unanswerable examples for a share of the answerable ``examples``.
@@ -211,7 +216,7 @@ def make_negatives(examples: Sequence[Example], *, encoder=None, rate_retrieved:
 EMBED_TOKENS = 128
 
 
-def _encode_heads(encoder, texts: list[str]):
+def _encode_heads(encoder: Encoder, texts: list[str]) -> np.ndarray:
     """Passage vectors of the first :data:`EMBED_TOKENS` tokens of each text."""
     model = encoder.model
     before = model.max_seq_length
@@ -222,7 +227,7 @@ def _encode_heads(encoder, texts: list[str]):
         model.max_seq_length = before
 
 
-def _cached(cache: Path | None, name: str, n: int, compute):
+def _cached(cache: Path | None, name: str, n: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
     """``compute()`` (an array of n rows), kept in ``<cache>.<name>.npy`` between runs."""
     import numpy as np
 
@@ -256,7 +261,7 @@ def strip_marks(text: str) -> str:
     return unicodedata.normalize("NFC", out.replace("đ", "d").replace("Đ", "D"))
 
 
-def featurize(tokenizer, examples: Sequence[Example], *, max_len: int = 192, stride: int = 64,
+def featurize(tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], *, max_len: int = 192, stride: int = 64,
               max_question_tokens: int = 64, negative_windows: int = 1, seed: int = 0,
               keep_offsets: bool = False, batch: int = 256) -> list[Feature]:
     """Windows of ``max_len`` tokens (question + context, context overlapping by ``stride``)
@@ -308,41 +313,3 @@ def featurize(tokenizer, examples: Sequence[Example], *, max_len: int = 192, str
             else:
                 feats.append(fs[0])
     return feats
-
-
-# ---------------------------------------------------------------------------- SQuAD/MLQA metrics
-_PUNCT = set(string.punctuation)
-_ARTICLES = {"en": re.compile(r"\b(a|an|the)\b"),
-             "vi": re.compile(r"\b(của|là|cái|chiếc|những)\b")}  # MLQA's own lists
-
-
-def normalize_answer(text: str, lang: str = "vi") -> str:
-    """MLQA's answer normalization (its official evaluation script): lower case, punctuation
-    deleted (every Unicode P* character and ASCII punctuation), the language's articles
-    removed (en: a/an/the; vi: của/là/cái/chiếc/những), whitespace collapsed."""
-    t = normalize_text(text).lower()
-    t = "".join(ch for ch in t if ch not in _PUNCT and not unicodedata.category(ch).startswith("P"))
-    if lang in _ARTICLES:
-        t = _ARTICLES[lang].sub(" ", t)
-    return " ".join(t.split())
-
-
-def answer_f1(prediction: str, golds: Sequence[str], lang: str = "vi") -> float:
-    """Token F1 of ``prediction`` against its best gold answer (0 for an empty prediction)."""
-    from collections import Counter
-
-    p = normalize_answer(prediction, lang).split()
-    best = 0.0
-    for g in golds:
-        gt = normalize_answer(g, lang).split()
-        common = sum((Counter(p) & Counter(gt)).values())
-        if not p or not gt or common == 0:
-            continue
-        prec, rec = common / len(p), common / len(gt)
-        best = max(best, 2 * prec * rec / (prec + rec))
-    return best
-
-
-def answer_em(prediction: str, golds: Sequence[str], lang: str = "vi") -> float:
-    p = normalize_answer(prediction, lang)
-    return float(bool(p) and any(p == normalize_answer(g, lang) for g in golds))
