@@ -21,7 +21,7 @@ from embeddings.encoder import PRECISIONS
 from qa.config import ANSWERERS, QAConfig
 
 from . import harness
-from .datasets import DEFAULT_UNANSWERABLE, load_qa_set, load_unanswerable
+from .datasets import UNANSWERABLE_SETS, load_qa_set, load_unanswerable
 from .harness import METHODS, build_pipeline, run_eval
 from .report import format_table, write_results
 
@@ -45,8 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--precision", dest="encoder_precision", choices=PRECISIONS, default=None,
                     help="encoder precision (default: the QAConfig default, auto); the cached "
                          "index is kept per resolved precision")
-    ap.add_argument("--unanswerable", type=Path, default=DEFAULT_UNANSWERABLE,
-                    help="unanswerable questions for the false-answer rate (default: %(default)s)")
+    ap.add_argument("--unanswerable", type=Path, nargs="+", default=list(UNANSWERABLE_SETS),
+                    help="unanswerable sets for the false-answer rate (default: the three in evaluation/evalsets)")
     ap.add_argument("--no-unanswerable", action="store_true", help="skip the unanswerable set")
     ap.add_argument("--answerer", choices=[a for a in ANSWERERS if a != "generative"], default=None,
                     help="the answerer to evaluate (default: the QAConfig default, extractive)")
@@ -81,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--limit must be at least 1")
     try:
         qa = load_qa_set(args.data)
-        unanswerable = [] if args.no_unanswerable or args.no_answers else load_unanswerable(args.unanswerable)
+        unanswerable = ([] if args.no_unanswerable or args.no_answers
+                        else [u for p in args.unanswerable for u in load_unanswerable(p)])
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

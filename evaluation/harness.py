@@ -393,11 +393,14 @@ def _eval_unanswerable(rows: list[dict], pipes: dict[str, Pipeline | FoldRouter 
             if pipe is None or not text:
                 continue
             ans = pipe_for(pipe, u.id).ask(text)
-            recs.append({"id": u.id, "corpus": u.corpus, "kind": u.kind, "answered": bool(ans.found and ans.citations),
+            recs.append({"id": u.id, "corpus": u.corpus, "kind": u.kind, "set": u.set,
+                         "answered": bool(ans.found and ans.citations),
                          "answer": ans.text, "confidence": ans.confidence})
         row["unanswerable_n"] = len(recs)
         row["false_answer_rate"] = answer_rate([r["answered"] for r in recs])
         for kind in ("absent", "near-miss"):
             row[f"false_answer_rate_{kind.replace('-', '_')}"] = answer_rate(
                 [r["answered"] for r in recs if r["kind"] == kind])
+        row["false_answer_rate_by_set"] = {s: answer_rate([r["answered"] for r in recs if r["set"] == s])
+                                           for s in sorted({r["set"] for r in recs})}
         row["unanswerable"] = recs
