@@ -110,6 +110,7 @@ def save_reader(model: torch.nn.Module, out_dir: str | Path, *, base_name: str, 
             tensors[name] = t
     tmp = out / (WEIGHTS_FILE + ".tmp")
     save_file(tensors, str(tmp))
+    tmp.chmod(0o644)  # safetensors writes owner-only files; these are shipped, readable by all
     tmp.replace(out / WEIGHTS_FILE)
     cfg = model.config.to_dict()
     meta = {
