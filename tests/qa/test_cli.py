@@ -99,6 +99,7 @@ def test_ask_prints_a_cited_answer(runs):
     assert "[1]" in text and ("Moskva" in text or "Moscow" in text)
     assert sources.lstrip().startswith("[1] Nga - Mỹ xích lại gần nhau sau họp bàn ở Moskva")
     assert "“" in sources  # the quoted source sentence
+    assert "Loading weights" not in r.stderr  # no model-loading progress bar on every ask
 
 
 def test_ask_json(runs, bundled_docs):
