@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus import load_bundled
+from corpus import Document, load_bundled
 from embeddings.stores import IndexMismatchError
 from embeddings.stores.faiss import FaissStore
 from qa import Pipeline, QAConfig
@@ -93,12 +93,14 @@ def test_cancelling_keeps_the_index_as_it_was(app_pipe, docs):
     def stop() -> bool:
         return any(stage == "embedding" for stage, _, _ in seen)  # after the first slice was embedded
 
+    # more texts than one encoder slice (EMBED_SLICE), so that there is a "between slices"
+    copies = [Document.create(f"{d.title} ({i})", d.text) for i in range(3) for d in (docs["003"], docs["004"])]
     with pytest.raises(IndexingCancelled) as info:
-        app_pipe.add_documents([docs["003"], docs["004"]],
+        app_pipe.add_documents(copies,
                                on_progress=lambda stage, done, total: seen.append((stage, done, total)),
                                should_stop=stop)
     assert info.value.report.added == []
     assert ("embedding", seen[-1][1], seen[-1][2]) == seen[-1] and seen[-1][1] < seen[-1][2]
-    assert docs["003"].id not in app_pipe.index and docs["004"].id not in app_pipe.index
+    assert not any(d.id in app_pipe.index for d in copies)
     reopened = FaissStore.open(app_pipe.index.path)
     assert set(reopened.documents) == set(app_pipe.index.documents)
