@@ -109,6 +109,10 @@ def test_remove_endpoint_removes_existing_ids_and_names_unknown_ones(client, app
     assert "No article selected" in client.predict([], api_name="/remove")
 
 
-def test_ask_endpoint_refuses_an_impossible_date(client):
+def test_ask_endpoint_takes_filters_and_refuses_an_impossible_date(client, app_pipe):
+    outlet = next(d.source for d in app_pipe.index.documents.values() if d.source)  # (one article has none)
+    result = client.predict("Ông Kerry gặp ông Putin ở đâu?", "auto", 5, [outlet], "", "", api_name="/ask")
+    assert result["passages"]
+    assert all(app_pipe.index.documents[p["doc_id"]].source == outlet for p in result["passages"])
     bad = client.predict("Ông Kerry gặp ông Putin ở đâu?", "auto", 5, [], "2016-13-45", "", api_name="/ask")
     assert "no month 13" in bad["error"]
