@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from qa import Answer, Pipeline, QAConfig, default_pipeline
+from qa.answering.reader_weights import BUNDLED_READER
 from qa.text.questions import QuestionError, validate_question
 
 from .render import escape, plain_text, render_answer, render_sources
@@ -78,11 +79,13 @@ class Backends:
         one over ``QA_INDEX_DIR`` (default: the bundled articles), a generative one when
         ``QA_GENERATOR_URL`` (an OpenAI-compatible base URL, e.g. ``http://localhost:11434/v1``) or
         ``QA_GENERATOR_MODEL`` (the model name there, or a transformers model id/folder) is set,
-        and a reader when ``QA_READER_MODEL`` (a question-answering model id or folder) is.
+        and the reader: ``QA_READER_MODEL`` (a question-answering model id or folder) or, unset,
+        the reader that ships in models/reader when it is there.
         ``QA_GENERATOR_API_KEY`` (or ``OPENAI_API_KEY``) is read by the client when the server needs a key."""
         config = QAConfig.from_env(environ)
         generative = config.with_(answerer=GENERATIVE) if config.generator_url or config.generator_model else None
-        reader = config.with_(answerer=READER) if config.reader_model else None
+        shipped = (BUNDLED_READER / "reader.json").is_file()
+        reader = config.with_(answerer=READER) if config.reader_model or shipped else None
         return cls(config=config.with_(answerer=EXTRACTIVE), generative=generative, reader=reader)
 
     @property

@@ -89,9 +89,11 @@ def test_generative_backend_shares_the_index_and_falls_back_to_cited_sentences(b
 
 
 def test_generative_backend_is_configured_from_the_environment():
-    assert handlers.Backends.from_env({}).names == ["extractive"]
+    # the reader that ships in models/reader is offered with no setting at all
+    be = handlers.Backends.from_env({})
+    assert be.names == ["extractive", "reader"] and be.configs["reader"].reader_model is None
     be = handlers.Backends.from_env({"QA_GENERATOR_URL": "http://localhost:11434/v1", "QA_GENERATOR_MODEL": "qwen2.5:3b"})
-    assert be.names == ["extractive", "generative"]
+    assert be.names == ["extractive", "generative", "reader"]
     cfg = be.configs["generative"]
     assert (cfg.answerer, cfg.generator_url, cfg.generator_model) == ("generative", "http://localhost:11434/v1", "qwen2.5:3b")
     # the rest of the configuration comes from the environment the same way (QAConfig.from_env)

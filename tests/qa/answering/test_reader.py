@@ -197,7 +197,7 @@ def test_reader_config_is_validated():
     with pytest.raises(ValueError, match="extractive, generative or reader"):
         QAConfig(answerer="span")
     cfg = QAConfig(answerer="reader", reader_model="deepset/xlm-roberta-base-squad2")
-    assert (cfg.reader_device, cfg.reader_min_margin, cfg.reader_max_answer_tokens) == ("cpu", 0.0, 30)
+    assert (cfg.reader_device, cfg.reader_min_margin, cfg.reader_max_answer_tokens) == ("cpu", -10.0, 30)
 
 
 def test_cli_reader_model_flag_selects_the_reader(tiny_reader_dir, bundled_pipeline, encoder, tmp_path, capsys,
@@ -245,7 +245,7 @@ def test_app_offers_the_reader_from_the_environment(tiny_reader_dir, bundled_pip
     from webapp.handlers import Backends
 
     monkeypatch.delenv("QA_READER_MODEL", raising=False)
-    assert "reader" not in Backends.from_env().configs
+    assert Backends.from_env().configs["reader"].reader_model is None  # the shipped reader
     monkeypatch.setenv("QA_READER_MODEL", str(tiny_reader_dir))
     cfg = Backends.from_env().configs["reader"]
     assert (cfg.answerer, cfg.reader_model) == ("reader", str(tiny_reader_dir))
