@@ -1,9 +1,10 @@
 """Pytest fixtures for a real Milvus server (see tests/milvus_server.py).
 
-Not a ``conftest.py`` (this branch may not edit the existing one): a test module uses these with
-``from tests.conftest_milvus import milvus_server, milvus_client  # noqa: F401``; after the
-integration, ``pytest_plugins = ["tests.conftest_milvus"]`` in tests/conftest.py gives them to
-every module.
+Not a ``conftest.py`` (this branch may not edit the existing one): a test module that needs
+them declares ``pytest_plugins = ["tests.conftest_milvus"]`` (one plugin, so one session server
+for all modules; *importing* the fixture functions into each module instead made one fixture
+definition, hence one server, per module). After the integration, the same line in
+tests/conftest.py gives them to every module.
 
 ``milvus_server`` (session): one Milvus 2.3.5 standalone server for the whole run, its data in
 the session's temporary folder, stopped at the end. It is *skipped* only when the server cannot

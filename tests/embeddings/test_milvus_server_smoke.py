@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pymilvus", reason="the Milvus store needs pymilvus (requirements.txt)")
+# the Milvus server fixtures; one session server for all modules (tests/conftest_milvus.py)
+pytest_plugins = ["tests.conftest_milvus"]
 
-from tests.conftest_milvus import milvus_client, milvus_name, milvus_server  # noqa: E402,F401
 from tests.milvus_server import wait_loaded  # noqa: E402
 
 DIM = 16

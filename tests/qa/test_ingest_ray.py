@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("pymilvus", reason="the Milvus store needs pymilvus (requirements.txt)")
+# the Milvus server fixtures; one session server for all modules (tests/conftest_milvus.py)
+pytest_plugins = ["tests.conftest_milvus"]
 ray = pytest.importorskip("ray", reason="ingestion on Ray needs ray (pip install ray==2.60.0)")
 
-from tests.conftest_milvus import milvus_name, milvus_server  # noqa: E402,F401
 
 REPO = Path(__file__).resolve().parents[2]
 DEV = REPO.parent / "shared" / "eval" / "mlqa-vi-dev"
