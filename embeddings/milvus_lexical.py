@@ -1,0 +1,196 @@
+"""The lexical (BM25) channel inside Milvus, without a per-passage index in the process.
+
+Two paths, chosen from :func:`embeddings.milvus_features.detect` when the collection is created
+(and recorded in its manifest, so every reader uses the writer's schema):
+
+``milvus-bm25`` (Milvus 2.5+ and Milvus Lite 3): a VARCHAR field ``bm25_text`` holding the
+passage's terms (the project's Vietnamese analysis: syllables, ``_``-joined compounds, ``~``
+folded forms, ``@`` aliases) encoded by :func:`~embeddings.milvus_features.encode_term`, analyzed
+by the ``standard`` tokenizer, and a BM25 function producing the ``bm25_sparse`` field. A
+question is one ``search`` on ``bm25_sparse`` with its encoded query terms; the scores are
+(k1 + 1) x bm25s' (measured equal to float32 precision on 451 dev contexts, 634 questions:
+docs/scale-out-notes.md).
+
+``fallback`` (Milvus 2.3/2.4: no BM25 function): an ``ARRAY<VARCHAR>`` field ``terms`` with the
+passage's terms (repeats kept: term frequency and length come from it). :class:`CandidateBM25`
+computes the same BM25 formula over *candidates* fetched from Milvus: the rows containing the
+question's rarest terms (``array_contains``, a bounded number per term) plus any ids the caller
+adds (the dense and sentence channels' hits). Document frequencies are exact (``count(*)`` per
+query term), N exact (``count(*)``), the average length estimated from a sample of rows (ids
+are uniform hashes: the rows below an id threshold are a random sample). Exact BM25 scores; the ranking is
+exact when the true top passages are among the candidates (measured: docs/scale-out-notes.md).
+
+Nothing here keeps anything per passage between questions: only N, the average length and a
+small cache of document frequencies of recent query terms.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter, OrderedDict
+from typing import Iterable, Sequence
+
+from .milvus_features import ANALYZER_PARAMS, bm25_index_params, bm25_score, encode_terms
+
+__all__ = ["add_bm25_fields", "add_fallback_terms_field", "bm25_text", "search_bm25", "CandidateBM25",
+           "MAX_TERMS", "bm25_weight"]
+
+#: Terms kept per passage in the fallback's ARRAY field (Milvus' max_capacity is 4,096). A
+#: 200-token passage has ~450 terms (with repeats); a whole 2,000-word dev context had 3,957.
+MAX_TERMS = 4096
+#: Consistency of the reads here. "Strong" (what the store creates its collections with) makes
+#: every read on a Milvus 2.3.5 server wait for the next time tick: 200 ms per call measured,
+#: against 3-6 ms with "Session" (sees this client's own writes), "Bounded" or "Eventually".
+READ_CONSISTENCY = "Session"
+#: Bytes of one BM25 text field (VARCHAR max_length): 4,096 encoded terms of 15 bytes are 61 KB.
+BM25_TEXT_BYTES = 65_535
+
+
+def _quote(s: str) -> str:
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# ---------------------------------------------------------------- schema
+def add_bm25_fields(schema, index_params, *, k1: float, b: float) -> None:
+    """Add ``bm25_text`` (VARCHAR, analyzed), ``bm25_sparse`` (its BM25 function's output) and
+    the sparse index to a collection being created (Milvus 2.5+ / Lite 3)."""
+    from pymilvus import DataType, Function, FunctionType
+
+    schema.add_field("bm25_text", DataType.VARCHAR, max_length=BM25_TEXT_BYTES, enable_analyzer=True,
+                     analyzer_params=ANALYZER_PARAMS)
+    schema.add_field("bm25_sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["bm25_text"], output_field_names=["bm25_sparse"]))
+    index_params.add_index("bm25_sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                           params=bm25_index_params(k1, b))
+
+
+def add_fallback_terms_field(schema) -> None:
+    """Add the fallback's ``terms`` field (ARRAY of VARCHAR, Milvus 2.3+)."""
+    from pymilvus import DataType
+
+    schema.add_field("terms", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=MAX_TERMS,
+                     max_length=256)
+
+
+def bm25_text(terms: Sequence[str]) -> str:
+    """The ``bm25_text`` value of a passage (its first :data:`MAX_TERMS` terms, encoded)."""
+    return encode_terms(list(terms)[:MAX_TERMS])
+
+
+# ---------------------------------------------------------------- milvus-bm25 path
+def search_bm25(client, collection: str, query_terms: Sequence[str], k: int, *, filter: str = "",
+                output_fields: Sequence[str] = (), consistency_level: str = READ_CONSISTENCY) -> list[tuple[int, float]]:
+    """Top ``k`` passages by Milvus' BM25 for ``query_terms`` (the project's query analysis),
+    among rows passing ``filter`` (a Milvus expression). Scores positive, best first."""
+    if not query_terms or k < 1:
+        return []
+    hits = client.search(collection, data=[encode_terms(query_terms)], anns_field="bm25_sparse",
+                         limit=min(k, 16384), filter=filter, output_fields=list(output_fields),
+                         search_params={"metric_type": "BM25"}, consistency_level=consistency_level)
+    out = [(int(h["id"]), bm25_score(h["distance"])) for h in hits[0]]
+    return [x for x in out if x[1] > 0]
+
+
+# ---------------------------------------------------------------- fallback path
+def bm25_weight(tf: int, dl: int, df: int, n: int, avgdl: float, k1: float, b: float) -> float:
+    """One term's BM25 contribution, Milvus' form (Lucene IDF, with the (k1 + 1) factor)."""
+    idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+    return idf * tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * dl / avgdl))
+
+
+class CandidateBM25:
+    """BM25 over candidates fetched from a collection's ``terms`` ARRAY field (see the module
+    docstring). ``per_term`` rows are fetched per query term (rarest first) until ``budget``
+    candidates; terms in more than ``max_df_ratio`` of the passages fetch nothing (they still
+    score). ``stats_ttl`` seconds between refreshes of N and the average length."""
+
+    def __init__(self, client, collection: str, *, k1: float, b: float, per_term: int = 400,
+                 budget: int = 2000, max_df_ratio: float = 0.2, avgdl_sample: int = 2000,
+                 stats_ttl: float = 60.0, df_cache: int = 4096, consistency_level: str = READ_CONSISTENCY):
+        self.client, self.collection = client, collection
+        self.k1, self.b = k1, b
+        self.per_term, self.budget, self.max_df_ratio = per_term, budget, max_df_ratio
+        self.avgdl_sample, self.stats_ttl = avgdl_sample, stats_ttl
+        self._stats: tuple[float, int, float] | None = None  # (time, N, avgdl)
+        self._df: OrderedDict[str, tuple[int, int]] = OrderedDict()  # term -> (N when counted, df)
+        self._df_cache = df_cache
+        self.consistency_level = consistency_level
+        self.last: dict = {}  # what the last search did (candidates, round trips), for tests/benchmarks
+
+    def _count(self, expr: str) -> int:
+        rows = self.client.query(self.collection, filter=expr, output_fields=["count(*)"],
+                                 consistency_level=self.consistency_level)
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def stats(self) -> tuple[int, float]:
+        """(passages, average terms per passage), cached for ``stats_ttl`` seconds."""
+        now = time.monotonic()
+        if self._stats is None or now - self._stats[0] > self.stats_ttl:
+            n = self._count("")
+            # passage ids are uniform 63-bit hashes: ``id < T`` is a random sample of ~n*T/2^63 rows
+            cut = 2**63 - 1 if n <= self.avgdl_sample else int((2**63 - 1) * self.avgdl_sample / n * 1.2)
+            rows = self.client.query(self.collection, filter=f"id < {cut}", limit=min(self.avgdl_sample, 16384),
+                                     output_fields=["terms"], consistency_level=self.consistency_level) if n else []
+            avgdl = sum(len(r["terms"]) for r in rows) / len(rows) if rows else 1.0
+            self._stats = (now, n, avgdl or 1.0)
+        return self._stats[1], self._stats[2]
+
+    def df(self, terms: Iterable[str]) -> dict[str, int]:
+        """Exact document frequency of each term (one ``count(*)`` each, cached while N holds)."""
+        n, _ = self.stats()
+        out = {}
+        for t in dict.fromkeys(terms):
+            hit = self._df.get(t)
+            if hit is not None and hit[0] == n:
+                self._df.move_to_end(t)
+                out[t] = hit[1]
+                continue
+            out[t] = d = self._count(f"array_contains(terms, {_quote(t)})")
+            self._df[t] = (n, d)
+            if len(self._df) > self._df_cache:
+                self._df.popitem(last=False)
+        return out
+
+    def search(self, query_terms: Sequence[str], k: int, *, filter: str = "",
+               extra_ids: Iterable[int] = ()) -> list[tuple[int, float]]:
+        """Top ``k`` candidates by BM25 (Milvus' scale: (k1 + 1) x bm25s), best first."""
+        qtf = Counter(query_terms)
+        if not qtf or k < 1:
+            return []
+        n, avgdl = self.stats()
+        dfs = {t: d for t, d in self.df(qtf).items() if d > 0}
+        trips = 2 + len(qtf)  # stats (cached mostly) + one count per new term
+        if not dfs:
+            self.last = {"candidates": 0, "round_trips": trips}
+            return []
+        rows: dict[int, list[str]] = {}
+        amp = f" and ({filter})" if filter else ""
+        for t in sorted(dfs, key=dfs.get):
+            if len(rows) >= self.budget or dfs[t] > self.max_df_ratio * n:
+                break
+            got = self.client.query(self.collection, filter=f"array_contains(terms, {_quote(t)}){amp}",
+                                    limit=self.per_term, output_fields=["id", "terms"],
+                                    consistency_level=self.consistency_level)
+            trips += 1
+            for r in got:
+                rows.setdefault(int(r["id"]), r["terms"])
+        extra = [i for i in dict.fromkeys(int(x) for x in extra_ids) if i not in rows]
+        if extra:
+            expr = f"id in [{', '.join(map(str, extra))}]" + amp
+            for r in self.client.query(self.collection, filter=expr, output_fields=["id", "terms"],
+                                       consistency_level=self.consistency_level):
+                rows[int(r["id"])] = r["terms"]
+            trips += 1
+        scored = []
+        for pid, terms in rows.items():
+            tf = Counter(terms)
+            dl = len(terms)
+            s = sum(q * bm25_weight(tf[t], dl, dfs[t], n, avgdl, self.k1, self.b)
+                    for t, q in qtf.items() if t in dfs and tf.get(t))
+            if s > 0:
+                scored.append((pid, s))
+        scored.sort(key=lambda x: -x[1])
+        self.last = {"candidates": len(rows), "round_trips": trips}
+        return scored[:k]
