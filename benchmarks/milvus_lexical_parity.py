@@ -28,7 +28,7 @@ DEV = Path(__file__).resolve().parents[2] / "shared" / "eval" / "mlqa-vi-dev"
 
 def load_terms(limit_docs: int | None = None, limit_queries: int | None = None, dev: Path = DEV):
     """(passage ids, passage term lists, query term lists) of the dev set, with the project's analysis."""
-    from qa.language import detect_language
+    from qa.text.language import detect_language
     from qa.retrieval.aliases import load_aliases
     from qa.retrieval.base import Query
     from qa.retrieval.lexical import passage_terms, query_terms
@@ -49,7 +49,7 @@ def load_terms(limit_docs: int | None = None, limit_queries: int | None = None, 
 def build(client, name: str, ids, docs, path: str, k1: float, b: float) -> None:
     from pymilvus import DataType
 
-    from embeddings.milvus_lexical import MAX_TERMS, add_bm25_fields, add_fallback_terms_field, bm25_text
+    from embeddings.stores.milvus_lexical import MAX_TERMS, add_bm25_fields, add_fallback_terms_field, bm25_text
 
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
@@ -78,7 +78,7 @@ def compare(client, name: str, ids, docs, queries, path: str, k1: float = 1.2, b
             **fallback) -> dict:
     import bm25s
 
-    from embeddings.milvus_lexical import CandidateBM25, search_bm25
+    from embeddings.stores.milvus_lexical import CandidateBM25, search_bm25
 
     ref = bm25s.BM25(k1=k1, b=b)
     ref.index(docs, show_progress=False)
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     from pymilvus import MilvusClient
 
-    from embeddings.milvus_features import detect
+    from embeddings.stores.milvus_features import detect
 
     client = MilvusClient(args.uri)
     feats = detect(client)

@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     import ray
 
-    from qa.ingest_ray import ingest, start_workers
+    from qa.indexing_ray import ingest, start_workers
 
     docs = dev_docs(args.docs)
     out = {"docs": len(docs), "runs": []}

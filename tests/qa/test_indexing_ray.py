@@ -16,7 +16,6 @@ import pytest
 
 pytest.importorskip("pymilvus", reason="the Milvus store needs pymilvus (requirements.txt)")
 # the Milvus server fixtures; one session server for all modules (tests/conftest_milvus.py)
-pytest_plugins = ["tests.conftest_milvus"]
 ray = pytest.importorskip("ray", reason="ingestion on Ray needs ray (pip install ray==2.60.0)")
 
 
@@ -63,7 +62,7 @@ def _collection_state(uri, name):
 
 def test_two_workers_kill_one_mid_batch_then_readd(milvus_server, milvus_name, local_ray, docs, tmp_path, e5_model_dir):
     from embeddings.milvus_store import MilvusStore, passage_row_id
-    from qa.ingest_ray import ingest, start_workers
+    from qa.indexing_ray import ingest, start_workers
 
     name = milvus_name("ray")
     paused = tmp_path / "paused"
@@ -137,7 +136,7 @@ def test_two_workers_kill_one_mid_batch_then_readd(milvus_server, milvus_name, l
 def test_worker_refuses_a_collection_of_another_model(milvus_server, milvus_name, local_ray, e5_model_dir):
     """A collection made with another model: the worker fails on start, with the store's error."""
     from embeddings.vector_index import IndexMismatchError
-    from qa.ingest_ray import IngestWorker, ensure_collection
+    from qa.indexing_ray import IngestWorker, ensure_collection
 
     name = milvus_name("other")
     ensure_collection(milvus_server.uri, name, model="other-model", fingerprint="x", probe=[1.0] + [0.0] * 383,

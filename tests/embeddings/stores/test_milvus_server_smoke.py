@@ -14,7 +14,6 @@ import pytest
 
 pytest.importorskip("pymilvus", reason="the Milvus store needs pymilvus (requirements.txt)")
 # the Milvus server fixtures; one session server for all modules (tests/conftest_milvus.py)
-pytest_plugins = ["tests.conftest_milvus"]
 
 from tests.milvus_server import wait_loaded  # noqa: E402
 

@@ -27,7 +27,7 @@ How it stays correct with many writers and failures:
 
 Use::
 
-    from qa.ingest_ray import ingest
+    from qa.indexing_ray import ingest
     report = ingest(docs, uri="http://milvus:19530", collection="vnnews", workers=4)
 
 On a Ray cluster, pass ``address="ray://head:10001"`` (or set ``RAY_ADDRESS``); the documents

@@ -15,9 +15,8 @@ import pytest
 
 pytest.importorskip("pymilvus", reason="the Milvus store needs pymilvus (requirements.txt)")
 # the Milvus server fixtures; one session server for all modules (tests/conftest_milvus.py)
-pytest_plugins = ["tests.conftest_milvus"]
 
-from embeddings.milvus_features import (bm25_index_params, bm25_score, detect, encode_term,  # noqa: E402
+from embeddings.stores.milvus_features import (bm25_index_params, bm25_score, detect, encode_term,  # noqa: E402
                                         features_of, parse_version, probe_bm25)
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,11 +1,11 @@
 """The lexical (BM25) channel inside Milvus, without a per-passage index in the process.
 
-Two paths, chosen from :func:`embeddings.milvus_features.detect` when the collection is created
+Two paths, chosen from :func:`embeddings.stores.milvus_features.detect` when the collection is created
 (and recorded in its manifest, so every reader uses the writer's schema):
 
 ``milvus-bm25`` (Milvus 2.5+ and Milvus Lite 3): a VARCHAR field ``bm25_text`` holding the
 passage's terms (the project's Vietnamese analysis: syllables, ``_``-joined compounds, ``~``
-folded forms, ``@`` aliases) encoded by :func:`~embeddings.milvus_features.encode_term`, analyzed
+folded forms, ``@`` aliases) encoded by :func:`~embeddings.stores.milvus_features.encode_term`, analyzed
 by the ``standard`` tokenizer, and a BM25 function producing the ``bm25_sparse`` field. A
 question is one ``search`` on ``bm25_sparse`` with its encoded query terms; the scores are
 (k1 + 1) x bm25s' (measured equal to float32 precision on 451 dev contexts, 634 questions:
