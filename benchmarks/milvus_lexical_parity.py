@@ -18,6 +18,10 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pymilvus import MilvusClient
 
 import numpy as np
 
@@ -26,12 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 DEV = Path(__file__).resolve().parents[2] / "shared" / "eval" / "mlqa-vi-dev"
 
 
-def load_terms(limit_docs: int | None = None, limit_queries: int | None = None, dev: Path = DEV):
+def load_terms(limit_docs: int | None = None, limit_queries: int | None = None,
+               dev: Path = DEV) -> tuple[list[int], list[list[str]], list[list[str]]]:
     """(passage ids, passage term lists, query term lists) of the dev set, with the project's analysis."""
-    from qa.text.language import detect_language
     from qa.retrieval.aliases import load_aliases
     from qa.retrieval.base import Query
     from qa.retrieval.lexical import passage_terms, query_terms
+    from qa.text.language import detect_language
 
     aliases = load_aliases()
     ctx = [json.loads(line) for line in open(dev / "contexts.jsonl", encoding="utf-8")][:limit_docs]
@@ -46,7 +51,7 @@ def load_terms(limit_docs: int | None = None, limit_queries: int | None = None, 
     return ids, docs, queries[:limit_queries]
 
 
-def build(client, name: str, ids, docs, path: str, k1: float, b: float) -> None:
+def build(client: MilvusClient, name: str, ids: list[int], docs: list[list[str]], path: str, k1: float, b: float) -> None:
     from pymilvus import DataType
 
     from embeddings.stores.milvus_lexical import MAX_TERMS, add_bm25_fields, add_fallback_terms_field, bm25_text
@@ -74,7 +79,8 @@ def build(client, name: str, ids, docs, path: str, k1: float, b: float) -> None:
     client.flush(name)
 
 
-def compare(client, name: str, ids, docs, queries, path: str, k1: float = 1.2, b: float = 0.75, k: int = 10,
+def compare(client: MilvusClient, name: str, ids: list[int], docs: list[list[str]], queries: list[list[str]],
+            path: str, k1: float = 1.2, b: float = 0.75, k: int = 10,
             **fallback) -> dict:
     import bm25s
 
@@ -114,7 +120,7 @@ def compare(client, name: str, ids, docs, queries, path: str, k1: float = 1.2, b
     return out
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--uri", required=True)
     ap.add_argument("--path", choices=("auto", "milvus-bm25", "fallback"), default="auto")

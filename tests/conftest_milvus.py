@@ -10,7 +10,7 @@ tests/conftest.py gives them to every module.
 the session's temporary folder, stopped at the end. It is *skipped* only when the server cannot
 run here at all (the ``milvus`` package is missing, or the platform is not Linux x86-64, or the
 binary does not execute); a server that runs but fails to start is an error, not a skip.
-``QA_MILVUS_URI=http://host:19530`` uses that server instead (e.g. a Milvus 2.5/2.6 in CI): the
+``QA_TEST_MILVUS_URI=http://host:19530`` uses that server instead (e.g. a Milvus 2.5/2.6 in CI): the
 same tests run against it, and those that restart the server skip.
 
 ``milvus_client`` (function): a ``pymilvus.MilvusClient`` on that server, closed after the test,
@@ -31,14 +31,14 @@ __all__ = ["milvus_server", "milvus_client", "milvus_name", "ExternalMilvus"]
 
 
 class ExternalMilvus:
-    """A server this session did not start (``QA_MILVUS_URI``): no restart, stop or kill."""
+    """A server this session did not start (``QA_TEST_MILVUS_URI``): no restart, stop or kill."""
 
     def __init__(self, uri: str):
         self.uri = uri
         self.start_seconds: list[float] = []
 
     def _no(self, *_a, **_k):
-        pytest.skip(f"the Milvus server at {self.uri} (QA_MILVUS_URI) is not ours to stop or restart")
+        pytest.skip(f"the Milvus server at {self.uri} (QA_TEST_MILVUS_URI) is not ours to stop or restart")
 
     restart = stop = kill = start = _no
     running = True
@@ -46,7 +46,7 @@ class ExternalMilvus:
 
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory):
-    uri = os.environ.get("QA_MILVUS_URI")
+    uri = os.environ.get("QA_TEST_MILVUS_URI")
     if uri:
         yield ExternalMilvus(uri)
         return

@@ -244,7 +244,7 @@ class MilvusServer:
         self.kill() if crash else self.stop()
         return self.start()
 
-    def __enter__(self) -> "MilvusServer":
+    def __enter__(self) -> MilvusServer:
         self.start()
         return self
 
@@ -313,7 +313,7 @@ class MilvusServer:
         while time.perf_counter() < deadline:
             code = self.proc.poll()
             if code is not None:
-                proc, self.proc = self.proc, None
+                self.proc = None
                 msg = f"the Milvus server exited with code {code} while starting:\n{self.log_tail()}"
                 if code in (126, 127) or code < 0 and -code in (signal.SIGILL, signal.SIGSEGV):
                     raise MilvusServerUnavailable(msg)

@@ -37,7 +37,12 @@ import base64
 import hashlib
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pymilvus import MilvusClient
 
 __all__ = ["MilvusFeatures", "detect", "parse_version", "probe_bm25", "bm25_index_params", "bm25_score",
            "encode_term", "encode_terms", "ANALYZER_PARAMS"]
@@ -94,7 +99,7 @@ def features_of(version: str) -> MilvusFeatures:
                           bm25_global_stats=rel >= (2, 5, 0))
 
 
-def detect(client) -> MilvusFeatures:
+def detect(client: MilvusClient) -> MilvusFeatures:
     """The capabilities of the Milvus behind ``client`` (one ``GetVersion`` call)."""
     return features_of(str(client.get_server_version()))
 
@@ -125,13 +130,13 @@ def encode_term(term: str) -> str:
     return "t" + base64.b32encode(digest).decode("ascii").rstrip("=").lower()
 
 
-def encode_terms(terms) -> str:
+def encode_terms(terms: Iterable[str]) -> str:
     """The BM25 text field of a passage (or a query): its encoded terms, space-separated, with
     repeats (term frequency counts, on both sides, as in bm25s)."""
     return " ".join(map(encode_term, terms))
 
 
-def probe_bm25(client, *, keep_on_error: bool = False) -> bool:
+def probe_bm25(client: MilvusClient, *, keep_on_error: bool = False) -> bool:
     """Whether the BM25 function really works: create a scratch collection with a BM25 text
     field, insert two rows, search, drop it. Needs the right to create collections.
 

@@ -16,11 +16,17 @@ import pytest
 pytest.importorskip("pymilvus", reason="the Milvus store needs pymilvus (requirements.txt)")
 # the Milvus server fixtures; one session server for all modules (tests/conftest_milvus.py)
 
-from embeddings.stores.milvus_features import (bm25_index_params, bm25_score, detect, encode_term,  # noqa: E402
-                                        features_of, parse_version, probe_bm25)
+from embeddings.stores.milvus_features import (  # noqa: E402
+    bm25_index_params,
+    bm25_score,
+    detect,
+    encode_term,
+    features_of,
+    parse_version,
+    probe_bm25,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-DEV = REPO.parent / "shared" / "eval" / "mlqa-vi-dev"
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize("version,engine,release,sparse,bm25", [
@@ -97,13 +103,11 @@ def test_server_235_has_neither_and_the_probe_cleans_up(milvus_server, milvus_cl
 
 # ---------------------------------------------------------------- ranking parity with bm25s
 @pytest.fixture(scope="module")
-def dev_terms():
-    if not (DEV / "contexts.jsonl").exists():
-        pytest.skip(f"the dev set is not at {DEV}")
+def dev_terms(dev_set):
     sys.path.insert(0, str(REPO / "benchmarks"))
     from milvus_lexical_parity import load_terms
 
-    return load_terms(limit_docs=150, limit_queries=240, dev=DEV)
+    return load_terms(limit_docs=150, limit_queries=240, dev=dev_set)
 
 
 def test_lite_bm25_function_ranks_like_bm25s(lite_client, dev_terms):
