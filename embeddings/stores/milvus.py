@@ -68,6 +68,8 @@ PASSAGE_CACHE, DOCUMENT_CACHE, SENTENCE_CACHE, DF_CACHE = 8192, 8192, 4096, 6553
 STATS_TTL = 60.0
 #: How terms are written to the BM25 field (embeddings.stores.milvus_features.encode_term).
 TERM_ENCODING = "term-blake2b64-b32"
+#: Candidates per wanted passage that the BM25 function ranks before they are scored exactly.
+BM25_OVERFETCH = 4
 _DEFAULT_INDEX = {"index_type": "FLAT", "params": {}}
 _MAX_LIMIT = 16384
 
@@ -118,7 +120,8 @@ class MilvusStore(VectorStore):
         #: Set by a delete until the next write: on a 2.3.5 server a "Session" read does not see this
         #: client's own deletes (measured: it reads at the client's last insert), a "Strong" one does
         self._deleted = False
-        self._candidates = CandidateBM25(client, collection, k1=BM25_K1, b=BM25_B, df=self._dfs)
+        self._candidates = CandidateBM25(client, collection, k1=BM25_K1, b=BM25_B, df=self._dfs,
+                                         terms_field="terms" if self.lexical_path == "fallback" else "extra")
 
     @property
     def _level(self) -> str:
@@ -562,11 +565,15 @@ class MilvusStore(VectorStore):
             return []
         self.write()
         expr = filter_expression(filter)
+        self._candidates.consistency_level = self._level
         if self.lexical_path == "milvus-bm25":
-            hits = search_bm25(self._client, self.collection, list(terms), k, k1=BM25_K1, filter=expr,
-                               consistency_level=self._level)
+            # Milvus ranks the candidates; their scores are recomputed with collection-wide
+            # statistics (Milvus Lite's are per segment: two passages with the same counts scored
+            # 3.53 and 0.01 in two segments), so both paths and FAISS score alike
+            found = search_bm25(self._client, self.collection, list(terms), min(_MAX_LIMIT, max(BM25_OVERFETCH * k, 200)),
+                                k1=BM25_K1, filter=expr, consistency_level=self._level)
+            hits = self._candidates.rescore(list(terms), [pid for pid, _, _ in found], k)
         else:
-            self._candidates.consistency_level = self._level
             hits = self._candidates.search(list(terms), k, filter=expr)
         committed = self._committed({d for _, _, d in hits})
         return [(pid, s) for pid, s, d in hits if d in committed][:k]

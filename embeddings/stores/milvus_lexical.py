@@ -132,8 +132,11 @@ class CandidateBM25:
     def __init__(self, client: MilvusClient, collection: str, *, k1: float, b: float, per_term: int = 400,
                  budget: int = 2000, max_df_ratio: float = 0.2, avgdl_sample: int = 2000,
                  stats_ttl: float = 60.0, df_cache: int = 4096, consistency_level: str = READ_CONSISTENCY,
-                 df: Callable[[Iterable[str]], dict[str, int]] | None = None):
+                 df: Callable[[Iterable[str]], dict[str, int]] | None = None, terms_field: str = "terms"):
         self.client, self.collection = client, collection
+        #: where a row's terms are: the fallback's ``terms`` ARRAY, or (the BM25-function path,
+        #: rescoring its candidates) the ``extra`` JSON's "terms"
+        self.terms_field = terms_field
         self.k1, self.b = k1, b
         self.per_term, self.budget, self.max_df_ratio = per_term, budget, max_df_ratio
         self.avgdl_sample, self.stats_ttl = avgdl_sample, stats_ttl
@@ -157,10 +160,45 @@ class CandidateBM25:
             # passage ids are uniform 63-bit hashes: ``id < T`` is a random sample of ~n*T/2^63 rows
             cut = 2**63 - 1 if n <= self.avgdl_sample else int((2**63 - 1) * self.avgdl_sample / n * 1.2)
             rows = self.client.query(self.collection, filter=f"id < {cut}", limit=min(self.avgdl_sample, 16384),
-                                     output_fields=["terms"], consistency_level=self.consistency_level) if n else []
-            avgdl = sum(len(r["terms"]) for r in rows) / len(rows) if rows else 1.0
+                                     output_fields=[self.terms_field], consistency_level=self.consistency_level) if n else []
+            avgdl = sum(len(self._terms(r)) for r in rows) / len(rows) if rows else 1.0
             self._stats = (now, n, avgdl or 1.0)
         return self._stats[1], self._stats[2]
+
+    def _terms(self, row: dict) -> list[str]:
+        got = row.get(self.terms_field)
+        if self.terms_field == "extra":
+            got = (got or {}).get("terms")
+        return got or []
+
+    def rescore(self, query_terms: Sequence[str], ids: Iterable[int], k: int) -> list[tuple[int, float, str]]:
+        """Exact BM25 (collection-wide statistics, bm25s's scale) of the passages ``ids``: the
+        BM25-function path's candidates, which Milvus Lite scores with per-segment statistics."""
+        qtf = Counter(query_terms)
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        if not qtf or not ids or k < 1:
+            return []
+        n, avgdl = self.stats()
+        dfs = {t: d for t, d in (self._df_fn or self.df)(qtf).items() if d > 0}
+        rows = {}
+        for i in range(0, len(ids), 1000):
+            for r in self.client.query(self.collection, ids=ids[i:i + 1000], output_fields=["id", self.terms_field, "doc_id"],
+                                       consistency_level=self.consistency_level):
+                rows[int(r["id"])] = (self._terms(r), r["doc_id"])
+        return self._score(qtf, dfs, n, avgdl, rows)[:k]
+
+    def _score(self, qtf: Counter, dfs: dict[str, int], n: int, avgdl: float,
+               rows: dict[int, tuple[list[str], str]]) -> list[tuple[int, float, str]]:
+        scored = []
+        for pid, (terms, doc_id) in rows.items():
+            tf = Counter(terms)
+            dl = len(terms)
+            s = sum(q * bm25_weight(tf[t], dl, dfs[t], n, avgdl, self.k1, self.b)
+                    for t, q in qtf.items() if t in dfs and tf.get(t))
+            if s > 0:
+                scored.append((pid, s, doc_id))
+        scored.sort(key=lambda x: (-x[1], x[0]))
+        return scored
 
     def df(self, terms: Iterable[str]) -> dict[str, int]:
         """Exact document frequency of each term (one ``count(*)`` each, cached while N holds)."""
@@ -208,14 +246,6 @@ class CandidateBM25:
                                        consistency_level=self.consistency_level):
                 rows[int(r["id"])] = (r["terms"], r["doc_id"])
             trips += 1
-        scored = []
-        for pid, (terms, doc_id) in rows.items():
-            tf = Counter(terms)
-            dl = len(terms)
-            s = sum(q * bm25_weight(tf[t], dl, dfs[t], n, avgdl, self.k1, self.b)
-                    for t, q in qtf.items() if t in dfs and tf.get(t))
-            if s > 0:
-                scored.append((pid, s, doc_id))
-        scored.sort(key=lambda x: -x[1])
+        scored = self._score(qtf, dfs, n, avgdl, rows)
         self.last = {"candidates": len(rows), "round_trips": trips}
         return scored[:k]
