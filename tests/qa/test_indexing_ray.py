@@ -1,4 +1,4 @@
-"""Ingestion on Ray (qa/ingest_ray.py) into the real Milvus server, with a local Ray of 2 CPUs:
+"""Ingestion on Ray (qa/indexing_ray.py) into the real Milvus server, with a local Ray of 2 CPUs:
 two workers write one collection; a worker killed mid-batch (its passages written, its document
 rows not yet) has its batch retried, and nothing is half-visible meanwhile; re-adding is a no-op.
 """
@@ -10,7 +10,6 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +18,6 @@ pytest.importorskip("pymilvus", reason="the Milvus store needs pymilvus (require
 ray = pytest.importorskip("ray", reason="ingestion on Ray needs ray (pip install ray==2.60.0)")
 
 
-REPO = Path(__file__).resolve().parents[2]
-DEV = REPO.parent / "shared" / "eval" / "mlqa-vi-dev"
 N_DOCS = 12
 
 
@@ -33,14 +30,12 @@ def local_ray(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def docs():
+def docs(dev_set):
     """Twelve short dev contexts as documents (ids from their content, as the readers make them)."""
     from corpus.document import Document
     from corpus.normalize import normalize_text
 
-    if not (DEV / "contexts.jsonl").exists():
-        pytest.skip(f"the dev set is not at {DEV}")
-    rows = [json.loads(line) for line in open(DEV / "contexts.jsonl", encoding="utf-8")]
+    rows = [json.loads(line) for line in open(dev_set / "contexts.jsonl", encoding="utf-8")]
     rows = sorted(rows, key=lambda r: len(r["text"]))[:N_DOCS]  # short ones: a fast test
     return [Document.create(normalize_text(r["title"]), normalize_text(r["text"]), source="MLQA") for r in rows]
 
@@ -61,7 +56,7 @@ def _collection_state(uri, name):
 
 
 def test_two_workers_kill_one_mid_batch_then_readd(milvus_server, milvus_name, local_ray, docs, tmp_path, e5_model_dir):
-    from embeddings.milvus_store import MilvusStore, passage_row_id
+    from embeddings.stores.milvus import MilvusStore, passage_row_id
     from qa.indexing_ray import ingest, start_workers
 
     name = milvus_name("ray")
@@ -135,7 +130,7 @@ def test_two_workers_kill_one_mid_batch_then_readd(milvus_server, milvus_name, l
 
 def test_worker_refuses_a_collection_of_another_model(milvus_server, milvus_name, local_ray, e5_model_dir):
     """A collection made with another model: the worker fails on start, with the store's error."""
-    from embeddings.vector_index import IndexMismatchError
+    from embeddings.stores import IndexMismatchError
     from qa.indexing_ray import IngestWorker, ensure_collection
 
     name = milvus_name("other")
@@ -143,3 +138,15 @@ def test_worker_refuses_a_collection_of_another_model(milvus_server, milvus_name
                       dim=384, chunking={"max_tokens": 200, "overlap_tokens": 40})
     with pytest.raises(IndexMismatchError, match="other-model"):
         IngestWorker(milvus_server.uri, name)
+
+
+def test_cli_refuses_ray_ingestion_without_a_milvus_server(tmp_path, capsys):
+    """--workers needs a server every worker reaches: a FAISS folder or a Lite file is refused
+    before Ray or the model start."""
+    from qa.cli import main
+
+    article = tmp_path / "a.txt"
+    article.write_text("Hà Nội là thủ đô của Việt Nam. " * 5, encoding="utf-8")
+    for store in ([], ["--store", str(tmp_path / "x.db")]):
+        with pytest.raises(SystemExit, match="--workers/--ray write into a Milvus server"):
+            main(["index", *store, "--workers", "2", str(article)])
