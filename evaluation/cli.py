@@ -4,6 +4,8 @@
     python -m evaluation --dev DIR --methods dense --no-answers               # retrieval only, one method
     python -m evaluation --dev DIR --limit 50 --out /tmp/eval                 # the first 50 questions
     python -m evaluation --dev DIR --methods hybrid --answerer reader --reader-model PATH   # a QA model
+    python -m evaluation --dev DIR --methods hybrid --answerers extractive,reader \
+        --reader-folds runs/dev-stage --reader-margins margins.json        # the k-fold reader beside today's
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from embeddings.encoder import PRECISIONS
 from qa.config import ANSWERERS, QAConfig
 
 from . import harness
-from .datasets import DEFAULT_UNANSWERABLE, load_qa_set, load_unanswerable
+from .datasets import UNANSWERABLE_SETS, load_qa_set, load_unanswerable
 from .harness import METHODS, build_pipeline, run_eval
 from .report import format_table, write_results
 
@@ -43,8 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--precision", dest="encoder_precision", choices=PRECISIONS, default=None,
                     help="encoder precision (default: the QAConfig default, auto); the cached "
                          "index is kept per resolved precision")
-    ap.add_argument("--unanswerable", type=Path, default=DEFAULT_UNANSWERABLE,
-                    help="unanswerable questions for the false-answer rate (default: %(default)s)")
+    ap.add_argument("--unanswerable", type=Path, nargs="+", default=list(UNANSWERABLE_SETS),
+                    help="unanswerable sets for the false-answer rate (default: the three in evaluation/evalsets)")
     ap.add_argument("--no-unanswerable", action="store_true", help="skip the unanswerable set")
     ap.add_argument("--answerer", choices=[a for a in ANSWERERS if a != "generative"], default=None,
                     help="the answerer to evaluate (default: the QAConfig default, extractive)")
@@ -53,6 +55,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--reader-min-margin", type=float, default=None,
                     help="the reader's refusal margin (default: the QAConfig default, 0.0)")
     ap.add_argument("--reader-device", default=None, help="torch device for the reader (default: cpu)")
+    ap.add_argument("--reader-windows", type=int, default=None,
+                    help="sentence neighbourhoods the reader reads (0: whole passages; default: QAConfig's)")
+    ap.add_argument("--reader-sentence-weight", type=float, default=None,
+                    help="weight of the extractive sentence score beside the span margin (default: QAConfig's)")
+    ap.add_argument("--reader-quantize", action=argparse.BooleanOptionalAction, default=None,
+                    help="int8 dynamic quantization of the reader (default: QAConfig's)")
+    ap.add_argument("--answerers", default=None,
+                    help="comma-separated answerers compared on the same retrieval, a row each "
+                         "(e.g. extractive,reader; default: the configured answerer)")
+    ap.add_argument("--reader-folds", type=Path, default=None,
+                    help="the k-fold reader: a folder with fold0 … fold4 (python -m training.dev_stage kfold); "
+                         "each question is answered by the reader of its fold (evaluation.datasets.dev_fold)")
+    ap.add_argument("--reader-margins", type=Path, default=None,
+                    help="a JSON file {fold: refusal margin} for the k-fold reader "
+                         "(python -m evaluation.studies.reader_calibration)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -64,11 +81,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--limit must be at least 1")
     try:
         qa = load_qa_set(args.data)
-        unanswerable = [] if args.no_unanswerable or args.no_answers else load_unanswerable(args.unanswerable)
+        unanswerable = ([] if args.no_unanswerable or args.no_answers
+                        else [u for p in args.unanswerable for u in load_unanswerable(p)])
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    answerers = [a.strip() for a in args.answerers.split(",") if a.strip()] if args.answerers else None
+    bad = [a for a in answerers or [] if a not in ANSWERERS or a == "generative"]
+    if bad:
+        ap.error(f"--answerers: unknown or unsupported answerer {bad[0]!r} (extractive, reader)")
+    margins = None
+    if args.reader_margins is not None:
+        import json
+
+        try:
+            margins = {int(k): v if isinstance(v, dict) else float(v)
+                       for k, v in json.loads(args.reader_margins.read_text()).items()}
+        except (OSError, ValueError) as exc:
+            ap.error(f"--reader-margins: {exc}")
     options = dict(vars(args), answerer=None if args.reader_model else args.answerer)
     try:
         config = QAConfig.from_dict(options, ignore_unknown=True, imply_answerer=True)
@@ -90,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bundled_base = Pipeline(base.config, encoder=base.encoder, in_memory=True)
         bundled_base.add_documents(load_bundled())
     results = run_eval(base, qa, methods, answers=not args.no_answers, limit=args.limit, progress=progress,
-                       unanswerable=unanswerable, bundled_base=bundled_base)
+                       unanswerable=unanswerable, bundled_base=bundled_base, answerers=answerers,
+                       reader_folds=args.reader_folds, reader_margins=margins)
     results["meta"]["index"].update(index_info)
     results["meta"]["seconds"] = round(time.perf_counter() - t0, 2)
     jpath, mpath = write_results(results, args.out)

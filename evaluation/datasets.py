@@ -19,10 +19,28 @@ from pathlib import Path
 from corpus.document import Document
 from corpus.normalize import normalize_text
 
-__all__ = ["DEFAULT_UNANSWERABLE", "EvalContext", "EvalQuestion", "QASet", "UnanswerableQuestion", "load_qa_set",
+__all__ = ["DEV_FOLDS", "dev_fold", "EVALSETS", "UNANSWERABLE_SETS", "ANSWERABLE_BUNDLED",
+           "DEFAULT_UNANSWERABLE", "EvalContext", "EvalQuestion", "QASet", "UnanswerableQuestion", "load_qa_set",
            "load_unanswerable"]
 
-DEFAULT_UNANSWERABLE = Path(__file__).resolve().parent / "evalsets" / "unanswerable-vnnews.jsonl"
+EVALSETS = Path(__file__).resolve().parent / "evalsets"
+DEFAULT_UNANSWERABLE = EVALSETS / "unanswerable-vnnews.jsonl"
+#: Every unanswerable set the harness asks by default: the first 42 (absent topics and near
+#: misses) and the 90 near misses added for the reader (evalsets/README.md).
+UNANSWERABLE_SETS = (DEFAULT_UNANSWERABLE, EVALSETS / "near-miss-dev.jsonl", EVALSETS / "near-miss-bundled.jsonl")
+#: Answerable questions about the bundled articles, with their exact answer spans.
+ANSWERABLE_BUNDLED = EVALSETS / "answerable-bundled.jsonl"
+
+#: Folds of a QA set for k-fold figures (issue 12 allows a second training stage on the dev
+#: questions only under k-fold evaluation): five, so each fold's model trains on ~80% of the
+#: paragraphs. Fixed here, in one place, for the training (training.dev_stage) and the harness.
+DEV_FOLDS = 5
+
+
+def dev_fold(key: str) -> int:
+    """The fold of a paragraph (by its context id), or of an unanswerable question (by its id):
+    SHA-1 of ``key`` modulo :data:`DEV_FOLDS`. A paragraph and all its questions share a fold."""
+    return int(hashlib.sha1(key.encode("utf-8")).hexdigest(), 16) % DEV_FOLDS
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,7 @@ class UnanswerableQuestion:
     kind: str  # "absent" (topic not covered) or "near-miss" (known entities, absent fact)
     question_vi: str | None
     question_en: str | None
+    set: str = ""  # the file it came from (its stem), for rates per set
 
     def text(self, language: str) -> str | None:
         return {"vi": self.question_vi, "en": self.question_en}.get(language)
@@ -148,7 +167,7 @@ def load_unanswerable(path: str | Path) -> list[UnanswerableQuestion]:
     for n, row in enumerate(_read_jsonl(path), 1):
         try:
             q = UnanswerableQuestion(str(row["id"]), row["corpus"], row["kind"], row.get("question_vi") or None,
-                                     row.get("question_en") or None)
+                                     row.get("question_en") or None, set=path.name.split(".")[0])
         except KeyError as exc:
             raise ValueError(f"{path}:{n}: missing field {exc}") from None
         if q.corpus not in ("dev", "bundled") or q.kind not in ("absent", "near-miss"):

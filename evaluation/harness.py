@@ -44,8 +44,11 @@ from corpus.document import Document
 from corpus.normalize import normalize_text
 from qa.config import DEFAULT_RETRIEVAL, RETRIEVAL_METHODS, QAConfig
 
-from .datasets import QASet, UnanswerableQuestion
+from .answerers import FoldRouter, answerer_pipeline, pipe_for
+from .datasets import QASet, UnanswerableQuestion, dev_fold
 from .metrics import (
+    answer_em,
+    answer_f1,
     answer_rate,
     contains_answer,
     context_rank,
@@ -214,7 +217,9 @@ def prepare_queries(base: Pipeline, texts: Sequence[str], *, batch_size: int = 6
 def run_eval(base: Pipeline, qa: QASet, methods: Sequence[str] = METHODS, *, answers: bool = True,
              limit: int | None = None, languages: Sequence[str] = LANGUAGES, depth: int = RANK_DEPTH,
              factory: Callable[[object, str], object] | None = None, progress: bool = True,
-             unanswerable: Sequence[UnanswerableQuestion] = (), bundled_base: Pipeline | None = None) -> dict:
+             unanswerable: Sequence[UnanswerableQuestion] = (), bundled_base: Pipeline | None = None,
+             answerers: Sequence[str] | None = None, reader_folds: Path | None = None,
+             reader_margins: dict[int, float | dict] | None = None) -> dict:
     """Evaluate every method in ``methods`` on ``qa`` with the index of ``base``.
 
     ``base`` is a pipeline whose index holds the documents of ``qa`` (see :func:`build_pipeline`);
@@ -223,7 +228,9 @@ def run_eval(base: Pipeline, qa: QASet, methods: Sequence[str] = METHODS, *, ans
     With ``answers``, each ``unanswerable`` question is asked too: "dev" rows through the
     method's pipeline, "bundled" rows through ``factory(bundled_base, method)`` (skipped
     when ``bundled_base`` is None).
-    Returns ``{"meta": {...}, "results": [row per method x language]}``.
+    ``answerers``: the answerers to compare on the same retrieval (default: the configured
+    one), a row each; the reader with ``reader_folds`` is the k-fold reader (:class:`FoldRouter`).
+    Returns ``{"meta": {...}, "results": [row per method x answerer x language]}``.
     """
     factory = factory or method_pipeline
     t_start = time.perf_counter()
@@ -239,20 +246,28 @@ def run_eval(base: Pipeline, qa: QASet, methods: Sequence[str] = METHODS, *, ans
     prepared = prepare_queries(base, [q.text(lang) for lang, q in items], progress=progress)
     queries = {(lang, q.id): pq for (lang, q), pq in zip(items, prepared)}
 
+    answerers = list(answerers or [base.config.answerer])
     results: list[dict] = []
     for method in methods:
-        try:
-            pipe = factory(base, method)
-            rows = _eval_method(pipe, method, items, queries, doc_of, passage_doc,
-                                languages, answers=answers, depth=depth, progress=progress)
-            if answers and unanswerable:
-                bpipe = factory(bundled_base, method) if bundled_base is not None else None
-                _eval_unanswerable(rows, {"dev": pipe, "bundled": bpipe}, unanswerable)
-        except Exception as exc:  # noqa: BLE001 - one broken method must not sink the run
-            log.error("method %s failed:\n%s", method, traceback.format_exc())
-            err = f"{type(exc).__name__}: {exc}"
-            rows = [{"method": method, "language": lang, "error": err} for lang in languages]
-        results.extend(rows)
+        for answerer in answerers:
+            try:
+                pipe = answerer_pipeline(factory(base, method), answerer, reader_folds=reader_folds,
+                                         reader_margins=reader_margins)
+                rows = _eval_method(pipe, method, items, queries, doc_of, passage_doc,
+                                    languages, answers=answers, depth=depth, progress=progress)
+                if answers and unanswerable:
+                    bpipe = (answerer_pipeline(factory(bundled_base, method), answerer, reader_folds=reader_folds,
+                                               reader_margins=reader_margins) if bundled_base is not None else None)
+                    _eval_unanswerable(rows, {"dev": pipe, "bundled": bpipe}, unanswerable)
+            except Exception as exc:  # noqa: BLE001 - one broken method must not sink the run
+                log.error("method %s (%s) failed:\n%s", method, answerer, traceback.format_exc())
+                err = f"{type(exc).__name__}: {exc}"
+                rows = [{"method": method, "language": lang, "error": err} for lang in languages]
+            for r in rows:
+                r["answerer"] = answerer
+            results.extend(rows)
+            if not answers:
+                break  # retrieval rows do not depend on the answerer
 
     meta = {
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -264,6 +279,8 @@ def run_eval(base: Pipeline, qa: QASet, methods: Sequence[str] = METHODS, *, ans
                  "questions_used": len(questions), "contexts_sha256": qa.contexts_sha256},
         "index": {"documents": len(base.index.documents), "passages": len(base.index)},
         "methods": list(methods), "languages": list(languages), "answers": answers, "limit": limit,
+        "answerers": answerers, "reader_folds": str(reader_folds) if reader_folds else None,
+        "reader_margins": reader_margins,
         "unanswerable": {"questions": len(unanswerable),
                          "bundled_index": bundled_base is not None and any(u.corpus == "bundled" for u in unanswerable)},
         "rank_depth": depth, "recall_ks": list(RECALL_KS), "mrr_k": MRR_K,
@@ -272,7 +289,7 @@ def run_eval(base: Pipeline, qa: QASet, methods: Sequence[str] = METHODS, *, ans
     return {"meta": meta, "results": results}
 
 
-def _eval_method(pipe: Pipeline, method: str, items: list, queries: dict, doc_of: dict, passage_doc: dict,
+def _eval_method(pipe: Pipeline | FoldRouter, method: str, items: list, queries: dict, doc_of: dict, passage_doc: dict,
                  languages: Sequence[str], *, answers: bool,
                  depth: int, progress: bool) -> list[dict]:
     from tqdm.auto import tqdm
@@ -297,9 +314,10 @@ def _eval_method(pipe: Pipeline, method: str, items: list, queries: dict, doc_of
             for lang, q in items:
                 row = next(rec[lang])
                 t0 = time.perf_counter()
-                ans = pipe.ask(q.text(lang))
+                ans = pipe_for(pipe, q.context_id).ask(q.text(lang))
                 ms = (time.perf_counter() - t0) * 1000
                 cited = [c.passage_text for c in ans.citations]
+                lead = ans.lead_source or ""  # the span as the source writes it (gold answers are Vietnamese)
                 row.update({
                     "ask_ms": round(ms, 2),
                     "contained": contains_answer(strip_citation_markers(ans.text), q.answers),
@@ -308,7 +326,13 @@ def _eval_method(pipe: Pipeline, method: str, items: list, queries: dict, doc_of
                     "answered": bool(cited),
                     "words": word_count(ans.text),
                     "answer": ans.text,
+                    "lead": ans.lead,
+                    "lead_em": answer_em(lead, q.answers, "vi") if ans.citations else 0.0,
+                    "lead_f1": answer_f1(lead, q.answers, "vi") if ans.citations else 0.0,
+                    "confidence": ans.confidence,
                 })
+                if isinstance(pipe, FoldRouter):
+                    row["fold"] = dev_fold(q.context_id)
                 bar.update()
         except Exception as exc:  # noqa: BLE001 - keep the retrieval numbers of this method
             log.error("ask() failed for method %s:\n%s", method, traceback.format_exc())
@@ -316,7 +340,7 @@ def _eval_method(pipe: Pipeline, method: str, items: list, queries: dict, doc_of
             for recs in per.values():
                 for r in recs:
                     for key in ("ask_ms", "contained", "citations", "supported_citations", "answered", "words",
-                                "answer"):
+                                "answer", "lead", "lead_em", "lead_f1", "confidence", "fold"):
                         r.pop(key, None)
     bar.close()
 
@@ -345,6 +369,9 @@ def _eval_method(pipe: Pipeline, method: str, items: list, queries: dict, doc_of
                 "words_mean": mean([r["words"] for r in answered]),
                 "words_median": percentile([r["words"] for r in answered], 50),
                 "refusal_rate": 1 - mean([float(r["answered"]) for r in recs]) if recs else None,
+                # the bold short answer against the gold answer (MLQA's F1/EM; refusals count 0)
+                "lead_em": mean([r["lead_em"] for r in recs]),
+                "lead_f1": mean([r["lead_f1"] for r in recs]),
                 "latency_ms_p50": percentile(lat, 50),
                 "latency_ms_p95": percentile(lat, 95),
             })
@@ -353,7 +380,8 @@ def _eval_method(pipe: Pipeline, method: str, items: list, queries: dict, doc_of
     return rows
 
 
-def _eval_unanswerable(rows: list[dict], pipes: dict, unanswerable: Sequence[UnanswerableQuestion]) -> None:
+def _eval_unanswerable(rows: list[dict], pipes: dict[str, Pipeline | FoldRouter | None],
+                       unanswerable: Sequence[UnanswerableQuestion]) -> None:
     """Ask the unanswerable questions and add false-answer rates to each language's row."""
     for row in rows:
         if "answer_error" in row or "containment" not in row:
@@ -364,12 +392,15 @@ def _eval_unanswerable(rows: list[dict], pipes: dict, unanswerable: Sequence[Una
             pipe, text = pipes.get(u.corpus), u.text(lang)
             if pipe is None or not text:
                 continue
-            ans = pipe.ask(text)
-            recs.append({"id": u.id, "corpus": u.corpus, "kind": u.kind, "answered": bool(ans.found and ans.citations),
-                         "answer": ans.text})
+            ans = pipe_for(pipe, u.id).ask(text)
+            recs.append({"id": u.id, "corpus": u.corpus, "kind": u.kind, "set": u.set,
+                         "answered": bool(ans.found and ans.citations),
+                         "answer": ans.text, "confidence": ans.confidence})
         row["unanswerable_n"] = len(recs)
         row["false_answer_rate"] = answer_rate([r["answered"] for r in recs])
         for kind in ("absent", "near-miss"):
             row[f"false_answer_rate_{kind.replace('-', '_')}"] = answer_rate(
                 [r["answered"] for r in recs if r["kind"] == kind])
+        row["false_answer_rate_by_set"] = {s: answer_rate([r["answered"] for r in recs if r["set"] == s])
+                                           for s in sorted({r["set"] for r in recs})}
         row["unanswerable"] = recs

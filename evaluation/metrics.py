@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import math
 import re
+import string
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from corpus.normalize import normalize_text
 from qa.answering.citations import strip_markers
 
-__all__ = ["answer_key", "answer_rate", "citation_precision", "contains_answer", "context_rank", "mean", "mrr_at_k",
+__all__ = ["answer_em", "answer_f1", "normalize_answer",
+           "answer_key", "answer_rate", "citation_precision", "contains_answer", "context_rank", "mean", "mrr_at_k",
            "percentile", "recall_at_k", "strip_citation_markers", "word_count"]
 
 
@@ -114,3 +117,40 @@ def word_count(text: str) -> int:
 
 def mean(xs: Sequence[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
+
+
+# ---------------------------------------------------------------- MLQA's answer F1 / exact match
+_PUNCT = set(string.punctuation)
+_ARTICLES = {"en": re.compile(r"\b(a|an|the)\b"),
+             "vi": re.compile(r"\b(của|là|cái|chiếc|những)\b")}  # MLQA's own lists
+
+
+def normalize_answer(text: str, lang: str = "vi") -> str:
+    """MLQA's answer normalization (its official evaluation script): lower case, punctuation
+    deleted (every Unicode P* character and ASCII punctuation), the language's articles
+    removed (en: a/an/the; vi: của/là/cái/chiếc/những), whitespace collapsed."""
+    t = normalize_text(text).lower()
+    t = "".join(ch for ch in t if ch not in _PUNCT and not unicodedata.category(ch).startswith("P"))
+    if lang in _ARTICLES:
+        t = _ARTICLES[lang].sub(" ", t)
+    return " ".join(t.split())
+
+
+def answer_f1(prediction: str, golds: Sequence[str], lang: str = "vi") -> float:
+    """Token F1 of ``prediction`` against its best gold answer (0 for an empty prediction)."""
+    p = normalize_answer(prediction, lang).split()
+    best = 0.0
+    for g in golds:
+        gt = normalize_answer(g, lang).split()
+        common = sum((Counter(p) & Counter(gt)).values())
+        if not p or not gt or common == 0:
+            continue
+        prec, rec = common / len(p), common / len(gt)
+        best = max(best, 2 * prec * rec / (prec + rec))
+    return best
+
+
+def answer_em(prediction: str, golds: Sequence[str], lang: str = "vi") -> float:
+    """1.0 when ``prediction`` equals a gold answer after :func:`normalize_answer`, else 0.0."""
+    p = normalize_answer(prediction, lang)
+    return float(bool(p) and any(p == normalize_answer(g, lang) for g in golds))

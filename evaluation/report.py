@@ -24,21 +24,24 @@ _COLUMNS = [  # (header, key, format)
     ("MRR@10", "mrr@10", "{:.3f}"), ("contain.", "containment", "{:.3f}"),
     ("cit. prec.", "citation_precision", "{:.3f}"), ("answered", "answered", "{:.3f}"),
     ("words", "words_mean", "{:.1f}"), ("words p50", "words_median", "{:.0f}"),
+    ("lead EM", "lead_em", "{:.3f}"), ("lead F1", "lead_f1", "{:.3f}"),
     ("refused", "refusal_rate", "{:.3f}"), ("false ans.", "false_answer_rate", "{:.3f}"),
+    ("near miss", "false_answer_rate_near_miss", "{:.3f}"),
     ("p50 ms", "latency_ms_p50", "{:.0f}"), ("p95 ms", "latency_ms_p95", "{:.0f}"),
 ]
 
 
 def format_table(results: dict) -> str:
     """The Markdown table: one row per method x language."""
-    head = ["method", "lang", "n"] + [h for h, _, _ in _COLUMNS]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    head = ["method", "answerer", "lang", "n"] + [h for h, _, _ in _COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + "|"]
     for row in results["results"]:
         if "error" in row:
-            cells = [row["method"], row["language"], "", f"ERROR: {row['error']}"[:200].replace("|", "/")]
+            cells = [row["method"], row.get("answerer", ""), row["language"], "",
+                     f"ERROR: {row['error']}"[:200].replace("|", "/")]
             cells += [""] * (len(head) - len(cells))
         else:
-            cells = [row["method"], row["language"], str(row["n"])]
+            cells = [row["method"], row.get("answerer", ""), row["language"], str(row["n"])]
             for _, key, fmt in _COLUMNS:
                 v = row.get(key)
                 cells.append("–" if v is None else fmt.format(v))
@@ -71,9 +74,12 @@ def _markdown(results: dict) -> str:
         "contain.: a gold answer occurs in the answer text (NFC, tone placement, casefold, whitespace). "
         "cit. prec.: share of all citations whose passage contains a gold answer. answered: share of questions "
         "with at least one citation. words / words p50: mean / median answer length of answered questions. "
-        "refused: share of the (answerable) questions the relevance gate declined. false ans.: share of the "
-        f"{m.get('unanswerable', {}).get('questions', 0)} unanswerable questions per language that got an answer "
-        "(by kind in eval.json). p50/p95: `ask()` latency.",
+        "lead EM / F1: the bold short answer (as its source writes it) against the gold answers, MLQA's "
+        "normalization, refusals and answers without a lead count 0. "
+        "refused: share of the (answerable) questions refused (the relevance gate, or the answerer). false ans.: "
+        f"share of the {m.get('unanswerable', {}).get('questions', 0)} unanswerable questions per language that got "
+        "an answer; near miss: the same for the near-miss kind (by kind and set in eval.json). "
+        "p50/p95: `ask()` latency.",
         "",
     ]
     return "\n".join(lines)

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import RETRIEVAL_METHODS, QAConfig
+from .config import ANSWERERS, RETRIEVAL_METHODS, QAConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import Pipeline
@@ -249,10 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--generator-model", dest="generator_model", metavar="NAME",
                        help="the model name on that server, or (without --generator-url) a local "
                             "transformers model id or folder")
+        p.add_argument("--answerer", choices=ANSWERERS,
+                       help="who writes the answer: extractive (quoted sentences), reader (the span the "
+                            "shipped reading-comprehension model finds, models/reader) or generative "
+                            "(needs --generator-url/--generator-model); default: the configured one")
         p.add_argument("--reader-model", dest="reader_model", metavar="NAME",
-                       help="answer with the span a reading-comprehension model finds: a local "
+                       help="the reader's model instead of the shipped one: a reader folder or a local "
                             "transformers question-answering model id or folder "
-                            "(e.g. deepset/xlm-roberta-base-squad2)")
+                            "(e.g. deepset/xlm-roberta-base-squad2); implies --answerer reader")
 
     p = sub.add_parser("ask", help="answer a question with citations")
     common(p)

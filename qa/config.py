@@ -201,6 +201,7 @@ class QAConfig:
     reader_model: str | None = None
     reader_device: str = "cpu"
     reader_min_margin: float = 0.0
+    reader_min_margin_en: float | None = None
     reader_max_answer_tokens: int = 30
     reader_windows: int = 4
     reader_context_sentences: int = 1
@@ -212,9 +213,6 @@ class QAConfig:
     def __post_init__(self) -> None:
         for name, choices in CHOICES.items():
             _one_of(name, getattr(self, name), choices)
-        if self.answerer == "reader" and not self.reader_model:
-            raise ValueError("answerer='reader' needs reader_model: a question-answering model id or folder "
-                             "(e.g. deepset/xlm-roberta-base-squad2)")
         if self.reader_max_answer_tokens < 1:
             raise ValueError("reader_max_answer_tokens must be at least 1")
         if self.top_k < 1 or self.candidates < self.top_k:

@@ -80,6 +80,15 @@ class Answer:
     claims: list[Claim] = field(default_factory=list)
     #: the query retrieval used when it differs from the question (a follow-up in a conversation)
     retrieval_query: str | None = None
+    #: the short answer shown in bold at the start of ``text`` (a name, date, number, place), if
+    #: any; ``lead_source`` is the same as written in the cited sentence (an English lead renders
+    #: a Vietnamese span: "gần 10 tiếng đồng hồ" is shown as "nearly 10 hours")
+    lead: str | None = None
+    lead_source: str | None = None
+    #: how sure the answerer is that the passages hold the answer, on its own scale (the reader:
+    #: its best span's margin over "no answer"; refused when not above ``reader_min_margin``);
+    #: None for answerers without such a score
+    confidence: float | None = None
 
     def sources_text(self) -> str:
         """The numbered sources, one per line, as the CLI prints them."""

@@ -5,8 +5,9 @@
 
 The issue that allows it (12) sets the rules, kept here in code:
 
-* one fixed fold scheme, :func:`dev_fold` (5 folds by a hash of the context id): a paragraph
-  and all its questions, Vietnamese and English, are in one fold;
+* one fixed fold scheme, :func:`evaluation.datasets.dev_fold` (5 folds by a hash of the context
+  id), the one the evaluation uses: a paragraph and all its questions, Vietnamese and English,
+  are in one fold;
 * for each fold k, one second-stage run starts from the same first-stage model and trains on
   the other folds only; fold k's questions are then read by that run's model alone, so no
   question and no paragraph of an evaluated fold was trained on;
@@ -23,57 +24,38 @@ summary (zero-shot and k-fold F1/EM per language on the gold paragraph) goes to
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from evaluation.datasets import DEV_FOLDS, dev_fold, load_qa_set
+from evaluation.metrics import answer_em, answer_f1
 from training.reader import Recipe, _base_dir, read_examples, train
-from training.reader_data import Example, answer_em, answer_f1, featurize, make_negatives
+from training.reader_data import Example, Feature, featurize, make_negatives
 
-__all__ = ["DEV_FOLDS", "dev_fold", "load_dev", "gold_paragraph_scores", "main"]
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedTokenizerBase
 
-#: Folds of the dev set. Five: each run trains on ~410 questions (x2 languages) and reads ~100.
-DEV_FOLDS = 5
+    from embeddings.encoder import Encoder
 
-
-def dev_fold(context_id: str) -> int:
-    """The fold of a dev paragraph (fixed: SHA-1 of its id, modulo :data:`DEV_FOLDS`)."""
-    return int(hashlib.sha1(context_id.encode("utf-8")).hexdigest(), 16) % DEV_FOLDS
-
+__all__ = ["load_dev", "gold_paragraph_scores", "main"]
 
 def load_dev(dev_dir: str | Path) -> list[Example]:
     """Two examples per dev question (its Vietnamese and its English text) over its paragraph,
     answers located in the paragraph (every dev answer is a substring of it)."""
-    from corpus.normalize import normalize_text
-
-    d = Path(dev_dir)
-    contexts = {}
-    with open(d / "contexts.jsonl", encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                r = json.loads(line)
-                contexts[r["context_id"]] = normalize_text(r["text"])
+    qa = load_qa_set(dev_dir)
+    contexts = {c.context_id: c.text for c in qa.contexts}
     out = []
-    with open(d / "questions.jsonl", encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            ctx = contexts[r["context_id"]]
-            answers = []
-            for a in r["answers_vi"]:
-                a = normalize_text(a)
-                i = ctx.find(a)
-                if i >= 0:
-                    answers.append((a, i))
-            for lang in ("vi", "en"):
-                q = r.get(f"question_{lang}")
-                if q and answers:
-                    out.append(Example(id=f"{r['id']}:{lang}", group=f"dev:{r['context_id']}",
-                                       question=normalize_text(q).strip(), context=ctx, answers=answers,
-                                       q_lang=lang, c_lang="vi", source="mlqa-vi-dev"))
+    for q in qa.questions:
+        ctx = contexts[q.context_id]
+        answers = [(a, ctx.find(a)) for a in q.answers if ctx.find(a) >= 0]
+        for lang in ("vi", "en"):
+            text = q.text(lang)
+            if text and answers:
+                out.append(Example(id=f"{q.id}:{lang}", group=f"dev:{q.context_id}", question=text.strip(),
+                                   context=ctx, answers=answers, q_lang=lang, c_lang="vi", source="mlqa-vi-dev"))
     return out
 
 
@@ -96,7 +78,8 @@ def gold_paragraph_scores(preds: list[dict], examples: list[Example]) -> dict:
     return out
 
 
-def _stage_data(tok, train_ex: list[Example], recipe: Recipe, replay: list, encoder, seed: int):
+def _stage_data(tok: PreTrainedTokenizerBase, train_ex: list[Example], recipe: Recipe, replay: list[Feature],
+                encoder: Encoder, seed: int) -> tuple[list[Feature], dict]:
     negatives = make_negatives(train_ex, encoder=encoder, rate_retrieved=0.4, rate_names=0.1, seed=seed)
     feats = featurize(tok, train_ex + negatives, max_len=recipe.max_len, stride=recipe.stride,
                       max_question_tokens=recipe.max_question_tokens, seed=seed)
@@ -119,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--folds", default="", help="comma-separated folds to run (default all, then the final model)")
     k.add_argument("--no-final", action="store_true", help="skip the model on all folds")
     k.add_argument("--seed", type=int, default=13)
+    k.add_argument("--held-max", type=int, default=120,
+                   help="examples per first-stage held-out set scored after each run (forgetting watch; %(default)s)")
     z = sub.add_parser("score", help="gold-paragraph F1/EM of one reader on the dev set (zero-shot figure)")
     z.add_argument("--reader", type=Path, required=True)
     z.add_argument("--dev", type=Path, required=True)
@@ -146,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     stage1_feats, held, _ = build_datasets(recipe, tok, encoder=encoder, cache_dir=args.init.parent)
     rng = random.Random(args.seed)
     replay = rng.sample(stage1_feats, min(args.replay, len(stage1_feats)))
+    # The held-out sets only watch for forgetting here (no selection): a fixed sample keeps each
+    # run's closing evaluation to seconds instead of the first stage's ~2.5 minutes.
+    held = {name: random.Random(args.seed).sample(exs, min(args.held_max, len(exs))) for name, exs in held.items()}
     summary_path = args.out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     if "zero_shot" not in summary:
@@ -184,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["kfold"]["folds"] = sorted({preds_by_id[e.id]["fold"] for e in covered})
     summary["stage2"] = {k: v for k, v in asdict(stage2).items() if k in ("lr", "epochs", "warmup", "seed")}
     summary["stage2"]["replay"] = args.replay
+    summary["stage2"]["held_max"] = args.held_max
     summary_path.write_text(json.dumps(summary, indent=2))
     if not args.no_final and not args.folds and not (args.out / "all").is_dir():
         feats, stats = _stage_data(tok, dev, stage2, replay, encoder, args.seed + 99)

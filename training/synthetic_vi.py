@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from training.reader_data import Example
 
@@ -178,3 +178,47 @@ def synthesize(contexts: Iterable[tuple[str, str]], *, per_context: int = 4, see
                                answers=[(q.answer, start)], q_lang="vi", c_lang="vi", source="synthetic-vi",
                                kind="synthetic"))
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.synthetic_vi --data DIR --out FILE``: synthetic questions over the
+    Vietnamese paragraphs of ``DIR/vi-extra.jsonl.gz`` that the reader's training does not hold
+    out (nanibot's test split and the held-out unanswerable groups are skipped), written in the
+    ``shared/train`` schema for ``python -m training.reader train --extra-files FILE``."""
+    import argparse
+    import gzip
+    import json
+    from pathlib import Path
+
+    from training.reader import Recipe
+    from training.reader_data import holdout_split, load_examples
+
+    ap = argparse.ArgumentParser(prog="python -m training.synthetic_vi", description=main.__doc__)
+    ap.add_argument("--data", type=Path, required=True, help="the shared/train folder")
+    ap.add_argument("--out", type=Path, required=True, help="a .jsonl.gz file to write")
+    ap.add_argument("--seed", type=int, default=Recipe().seed, help="the reader recipe's seed (same held-out groups)")
+    ap.add_argument("--per-context", type=int, default=4)
+    args = ap.parse_args(argv)
+    vi = load_examples(args.data / "vi-extra.jsonl.gz")
+    held_groups = {e.group for e in vi if "_test" in e.id}
+    _, neg_held = holdout_split([e for e in vi if not e.answerable], 60, args.seed + 2)
+    held_groups |= {e.group for e in neg_held}
+    contexts: dict[str, str] = {}
+    for e in vi:
+        if e.group not in held_groups:
+            contexts.setdefault(e.group, e.context)
+    items = sorted(contexts.items())
+    examples = synthesize(items, per_context=args.per_context, seed=args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(args.out, "wt", encoding="utf-8") as f:
+        for e in examples:
+            text, start = e.answers[0]
+            f.write(json.dumps({"id": e.id, "source": e.source, "split": "synthetic", "context_lang": "vi",
+                                "question_lang": "vi", "title": "", "context": e.context, "question": e.question,
+                                "answers": [{"text": text, "answer_start": start}]}, ensure_ascii=False) + "\n")
+    print(f"{len(examples)} questions from {len(items)} paragraphs -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

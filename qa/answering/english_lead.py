@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from ..retrieval.aliases import AliasTable
 
-__all__ = ["english_lead"]
+__all__ = ["english_lead", "has_vietnamese_words"]
 
 _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December"]
@@ -131,7 +131,7 @@ def english_lead(lead: str, aliases: AliasTable | None = None) -> str:
             text = re.sub(rf"(?<=\w)\s+{vi}\s+(?=\d|[A-Z])", f" {en} ", text)
     if aliases is not None:
         text = _english_names(text, aliases)
-    if _vietnamese_words(text):  # half translated reads worse than the Vietnamese span
+    if has_vietnamese_words(text):  # half translated reads worse than the Vietnamese span
         return " ".join(lead.split())
     return text
 
@@ -141,7 +141,7 @@ _PLAIN_VI = {"trong", "cho", "con", "sau", "khi", "theo", "va", "la", "co", "cua
              "tay", "anh", "em", "chi", "thi", "nhanh", "mai", "xa", "gan"}
 
 
-def _vietnamese_words(text: str) -> bool:
+def has_vietnamese_words(text: str) -> bool:
     """Whether ``text`` still holds a Vietnamese common word (lower case, with a Vietnamese
     letter or in :data:`_PLAIN_VI`); capitalized words are names and may stay."""
     for w in re.findall(r"[^\W\d_]+", text):

@@ -166,16 +166,20 @@ def _quote(sentence: str, n: int) -> str:
 
 
 def compose(question: str, language: str, chosen: list[ScoredSentence], passages: list[Passage],
-            answerer: str, lead: str | None = None) -> Answer:
+            answerer: str, lead: str | None = None, lead_source: str | None = None,
+            confidence: float | None = None) -> Answer:
     """Order the chosen sentences readably, number their sources, and frame the answer.
 
     ``lead`` (the short answer, from the first chosen sentence) goes first, in bold.
     Vietnamese: ``**lead** – sentence [1]. sentence [2].``; English: ``**lead** – according
     to [1]: “sentence” and [2]: “sentence”`` (quotes are the Vietnamese source sentences).
+    ``lead_source``: the lead as the sentence writes it, when ``lead`` renders it otherwise
+    (English); ``confidence``: the answerer's own score (see :class:`~qa.types.Answer`), kept on
+    refusals too.
     """
     if not chosen:
         return Answer(question=question, text=NOT_FOUND[language], language=language, citations=[],
-                      passages=passages, timings={}, answerer=answerer, found=False)
+                      passages=passages, timings={}, answerer=answerer, found=False, confidence=confidence)
     # Readable order: the document of the best sentence first, sentences in document order.
     doc_rank: dict[str, int] = {}
     for s in sorted(chosen, key=lambda s: -s.score):
@@ -200,4 +204,5 @@ def compose(question: str, language: str, chosen: list[ScoredSentence], passages
         else:
             text = f"**{lead}** – a{text[1:]}"
     return Answer(question=question, text=text, language=language, citations=citations, passages=passages,
-                  timings={}, answerer=answerer, found=True)
+                  timings={}, answerer=answerer, found=True, lead=lead or None,
+                  lead_source=(lead_source or lead) if lead else None, confidence=confidence)

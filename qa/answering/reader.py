@@ -52,6 +52,8 @@ from .extractive import ExtractiveAnswerer, ScoredSentence, compose
 from .local_model import LocalModel
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
     from ..retrieval.aliases import AliasTable
 
 __all__ = ["DOC_STRIDE", "MAX_QUESTION_TOKENS", "MAX_SEQ_TOKENS", "ReaderAnswerer", "Span", "best_span",
@@ -152,6 +154,16 @@ def sentence_windows(scored: list[ScoredSentence], windows: int, context_sentenc
     return out
 
 
+def _word_embeddings(encoder: object | None) -> torch.Tensor | None:
+    """The word-embedding matrix of a sentence-transformers encoder on a BERT (the e5 embedder),
+    for the reader to share; None when the encoder has no such module. The reader checks its
+    fingerprint, so a different encoder is refused, never silently used."""
+    try:
+        return encoder.model[0].auto_model.embeddings.word_embeddings.weight  # type: ignore[union-attr]
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None
+
+
 class ReaderAnswerer(LocalModel, Answerer):
     """Answers with the span a reading-comprehension model finds (see the module docstring).
 
@@ -166,7 +178,7 @@ class ReaderAnswerer(LocalModel, Answerer):
     auto_class = "AutoModelForQuestionAnswering"
     kind = "reader"
 
-    def __init__(self, model: str, device: str | None = "cpu", min_margin: float = 0.0,
+    def __init__(self, model: str, device: str | None = "cpu", min_margin: float | dict[str, float] = 0.0,
                  max_answer_tokens: int = 30, *, extractive: ExtractiveAnswerer | None = None, windows: int = 0,
                  context_sentences: int = 1, sentence_weight: float = 0.0, quantize: bool = False,
                  aliases: AliasTable | None = None):
@@ -175,7 +187,9 @@ class ReaderAnswerer(LocalModel, Answerer):
         if max_answer_tokens < 1:
             raise ValueError("max_answer_tokens must be at least 1")
         super().__init__(model, device)
-        self.min_margin = float(min_margin)
+        #: refusal margin per question language ("vi", "en"); one number applies to both
+        self.min_margin = ({k: float(v) for k, v in min_margin.items()} if isinstance(min_margin, dict)
+                           else {"vi": float(min_margin), "en": float(min_margin)})
         self.max_answer_tokens = int(max_answer_tokens)
         self.extractive = extractive
         self.windows = int(windows) if extractive is not None else 0
@@ -183,15 +197,17 @@ class ReaderAnswerer(LocalModel, Answerer):
         self.sentence_weight = float(sentence_weight)
         self.quantize = bool(quantize)
         self.aliases = aliases
+        self.encoder = getattr(extractive, "encoder", None)
         self._quantized = False
 
     @classmethod
     def from_config(cls, config: QAConfig, extractive: ExtractiveAnswerer | None = None,
                     aliases: AliasTable | None = None) -> ReaderAnswerer:
-        if not config.reader_model:
-            raise ValueError("answerer='reader' needs reader_model: a question-answering model id or folder "
-                             "(e.g. deepset/xlm-roberta-base-squad2)")
-        return cls(config.reader_model, device=config.reader_device, min_margin=config.reader_min_margin,
+        from .reader_weights import BUNDLED_READER
+
+        margin_en = config.reader_min_margin if config.reader_min_margin_en is None else config.reader_min_margin_en
+        return cls(config.reader_model or str(BUNDLED_READER), device=config.reader_device,
+                   min_margin={"vi": config.reader_min_margin, "en": margin_en},
                    max_answer_tokens=config.reader_max_answer_tokens, extractive=extractive,
                    windows=config.reader_windows, context_sentences=config.reader_context_sentences,
                    sentence_weight=config.reader_sentence_weight, quantize=config.reader_quantize,
@@ -220,7 +236,8 @@ class ReaderAnswerer(LocalModel, Answerer):
 
                     base = ensure_converted(progress=False)
                     tok = transformers.AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-                    self._loaded = (tok, load_reader(self.model_id, base).to(self.device))
+                    model = load_reader(self.model_id, base, word_embeddings=_word_embeddings(self.encoder))
+                    self._loaded = (tok, model.to(self.device))
         if self.quantize and not self._quantized:
             with self._lock:
                 if not self._quantized and str(self.device).startswith("cpu"):
@@ -294,13 +311,15 @@ class ReaderAnswerer(LocalModel, Answerer):
     def run(self, query: Query, passages: list[Passage]) -> Answer:
         """Answer ``query`` from ``passages`` (already retrieved and judged relevant)."""
         cands = self.candidates(query, passages)
-        if not cands or cands[0][2].margin <= self.min_margin:
-            return compose(query.text, query.language, [], passages, answerer=self.name)
-        sentence, lead, span, _ = max((c for c in cands if c[2].margin > self.min_margin),
+        best = cands[0][2].margin if cands else None
+        threshold = self.min_margin.get(query.language, self.min_margin["vi"])
+        if best is None or best <= threshold:
+            return compose(query.text, query.language, [], passages, answerer=self.name, confidence=best)
+        sentence, lead, span, _ = max((c for c in cands if c[2].margin > threshold),
                                       key=lambda c: c[2].margin + self.sentence_weight * c[3])
-        if query.language == "en":
-            lead = english_lead(lead, self.aliases)
-        return compose(query.text, query.language, [sentence], passages, answerer=self.name, lead=lead)
+        shown = english_lead(lead, self.aliases) if query.language == "en" else lead
+        return compose(query.text, query.language, [sentence], passages, answerer=self.name, lead=shown,
+                       lead_source=lead, confidence=best)
 
     @staticmethod
     def _sentence(p: Passage, a: int, b: int, span: Span) -> tuple[ScoredSentence, str] | None:

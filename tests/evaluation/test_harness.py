@@ -220,12 +220,12 @@ def test_the_dev_set_is_an_argument(tmp_path, capsys):
 def test_format_table_error_row():
     res = {"results": [
         {"method": "bm25", "language": "vi", "error": "NotImplementedError: soon | later"},
-        {"method": "dense", "language": "vi", "n": 2, "recall@1": 0.5, "recall@5": 1.0, "recall@20": 1.0,
-         "mrr@10": 0.75, "citation_precision": None},
+        {"method": "dense", "answerer": "extractive", "language": "vi", "n": 2, "recall@1": 0.5, "recall@5": 1.0,
+         "recall@20": 1.0, "mrr@10": 0.75, "citation_precision": None},
     ]}
     table = format_table(res).splitlines()
     assert len(table) == 4 and "ERROR: NotImplementedError" in table[2]
-    assert table[3].startswith("| dense | vi | 2 | 0.500 | 1.000 | 1.000 | 0.750 | – |")
+    assert table[3].startswith("| dense | extractive | vi | 2 | 0.500 | 1.000 | 1.000 | 0.750 | – |")
     assert all(line.count("|") == table[0].count("|") for line in table)
 
 
@@ -302,7 +302,7 @@ def test_run_eval_end_to_end(tmp_path, monkeypatch, encoder):
 
     jpath, mpath = write_results(res, tmp_path / "out")
     assert json.loads(jpath.read_text(encoding="utf-8"))["results"][0]["method"] == "dense"
-    assert "| dense | vi | 3 |" in mpath.read_text(encoding="utf-8")
+    assert "| dense | extractive | vi | 3 |" in mpath.read_text(encoding="utf-8")
 
     # Batched query preparation matches Pipeline.query.
     from evaluation.harness import prepare_queries

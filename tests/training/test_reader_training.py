@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from training.reader_data import Example, answer_em, answer_f1, featurize, make_negatives
+from evaluation.metrics import answer_em, answer_f1
+from training.reader_data import Example, featurize, make_negatives
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

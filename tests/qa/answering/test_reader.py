@@ -188,8 +188,10 @@ def test_missing_model_is_a_clear_error(tmp_path, bundled_pipeline):
 
 
 def test_reader_config_is_validated():
-    with pytest.raises(ValueError, match="reader_model"):
-        QAConfig(answerer="reader")
+    from qa.answering.reader_weights import BUNDLED_READER
+
+    cfg = QAConfig(answerer="reader")  # no model named: the reader that ships in models/reader
+    assert cfg.reader_model is None and ReaderAnswerer.from_config(cfg).model_id == str(BUNDLED_READER)
     with pytest.raises(ValueError, match="reader_max_answer_tokens"):
         QAConfig(answerer="reader", reader_model="x", reader_max_answer_tokens=0)
     with pytest.raises(ValueError, match="extractive, generative or reader"):
@@ -227,8 +229,6 @@ def test_eval_harness_evaluates_the_reader(tiny_reader_dir, encoder, tmp_path, c
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
     data, out = write_set(tmp_path / "tiny"), tmp_path / "out"
     common = ["--data", str(data), "--methods", "dense", "--no-unanswerable", "--quiet", "--out", str(out)]
-    assert main([*common, "--answerer", "reader"]) == 2  # no model: a clear error, nothing built
-    assert "reader_model" in capsys.readouterr().err
     assert main([*common, "--reader-model", str(tmp_path / "nope")]) == 2
     assert "reader model folder" in capsys.readouterr().err
     assert main([*common, "--reader-model", str(tiny_reader_dir), "--reader-min-margin", str(ALWAYS)]) == 0
@@ -276,3 +276,45 @@ def test_span_is_widened_to_words_and_cut_at_its_sentence():
     assert sentence.score == 4.0
     sentence, lead = ReaderAnswerer._sentence(p, text.index("3 giờ"), text.index("3 giờ") + 5, Span(0, 1, 2.0, 1.0))
     assert (sentence.start, sentence.end) == second and lead == "3 giờ"
+
+
+def test_eval_harness_compares_answerers_and_routes_the_k_fold_reader(tiny_reader_dir, encoder, tmp_path,
+                                                                       monkeypatch):
+    """``--answerers extractive,reader --reader-folds DIR --reader-margins FILE``: a row per
+    answerer on one retrieval; each question is read by its fold's reader (the fold of its
+    paragraph, evaluation.datasets.dev_fold) with that fold's margins; leads are scored."""
+    import qa.pipeline
+    from evaluation.cli import main
+    from evaluation.datasets import DEV_FOLDS, dev_fold
+    from tests.evaluation.test_harness import write_set
+
+    monkeypatch.setattr(qa.pipeline, "load_encoder", lambda *a, **kw: encoder)
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    folds = tmp_path / "folds"
+    for k in range(DEV_FOLDS):
+        shutil.copytree(tiny_reader_dir, folds / f"fold{k}")
+    data, out = write_set(tmp_path / "tiny"), tmp_path / "out"
+    common = ["--data", str(data), "--methods", "dense", "--no-unanswerable", "--quiet", "--out", str(out),
+              "--answerers", "extractive,reader", "--reader-folds", str(folds)]
+    # fold 0's reader refuses everything (its margin is out of reach), the others answer everything
+    margins = {k: {"vi": {"gate": -1.0, "margin": NEVER if k == 0 else ALWAYS},
+                   "en": {"gate": -1.0, "margin": NEVER if k == 0 else ALWAYS}} for k in range(DEV_FOLDS)}
+    (tmp_path / "margins.json").write_text(json.dumps(margins))
+    assert main([*common, "--reader-margins", str(tmp_path / "margins.json")]) == 0
+    res = json.loads((out / "eval.json").read_text(encoding="utf-8"))
+    rows = {(r["answerer"], r["language"]): r for r in res["results"]}
+    assert set(rows) == {(a, lang) for a in ("extractive", "reader") for lang in ("vi", "en")}
+    questions = {json.loads(x)["id"]: json.loads(x) for x in (data / "questions.jsonl").read_text().splitlines()}
+    for lang in ("vi", "en"):
+        ext, rdr = rows["extractive", lang], rows["reader", lang]
+        assert ext["recall@5"] == rdr["recall@5"]  # one retrieval, two answerers
+        for r in rdr["per_question"]:
+            fold = dev_fold(questions[r["id"]]["context_id"])
+            assert r["fold"] == fold and r["answered"] == (fold != 0)
+            assert r["confidence"] is not None and 0.0 <= r["lead_f1"] <= 1.0
+            assert (r["lead"] is not None) == r["answered"]
+        assert 0.0 <= rdr["lead_f1"] <= 1.0 and "lead_em" in ext
+    assert {dev_fold(q["context_id"]) for q in questions.values()} - {0}, "the tiny set has questions in other folds"
+    assert main([*common[:-2], "--reader-folds", str(tmp_path / "no-folds")]) == 1  # an error row, said why
+    res = json.loads((out / "eval.json").read_text(encoding="utf-8"))
+    assert any("fold0" in r.get("error", "") for r in res["results"] if r["answerer"] == "reader")
