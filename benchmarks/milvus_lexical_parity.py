@@ -59,6 +59,7 @@ def build(client: MilvusClient, name: str, ids: list[int], docs: list[list[str]]
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)  # every Milvus collection needs one
+    schema.add_field("doc_id", DataType.VARCHAR, max_length=64)  # the store's searches return it
     ip = client.prepare_index_params()
     ip.add_index("vector", index_type="FLAT", metric_type="IP")
     if path == "milvus-bm25":
@@ -68,7 +69,7 @@ def build(client: MilvusClient, name: str, ids: list[int], docs: list[list[str]]
     client.create_collection(name, schema=schema, index_params=ip, consistency_level="Strong")
     rows = []
     for pid, terms in zip(ids, docs):
-        row = {"id": pid, "vector": [1.0, 0.0]}
+        row = {"id": pid, "vector": [1.0, 0.0], "doc_id": str(pid)}
         if path == "milvus-bm25":
             row["bm25_text"] = bm25_text(terms)
         else:
@@ -99,18 +100,18 @@ def compare(client: MilvusClient, name: str, ids: list[int], docs: list[list[str
         known = [t for t in q if t in ref.vocab_dict]
         if not known:
             continue
-        s = np.asarray(ref.get_scores(known), dtype=np.float64) * (k1 + 1)  # Milvus keeps (k1+1)
+        s = np.asarray(ref.get_scores(known), dtype=np.float64)  # both paths return bm25s's scale
         if not (s > 0).any():
             continue
         want = ids_arr[np.argsort(-s, kind="stable")[:k]]
-        got = search_bm25(client, name, q, k) if cand is None else cand.search(q, k)
+        got = search_bm25(client, name, q, k, k1=k1) if cand is None else cand.search(q, k)
         if cand is not None:
             cands.append(cand.last["candidates"])
         n += 1
         top1 += bool(got) and (got[0][0] == want[0] or abs(got[0][1] - s.max()) <= 1e-5 * s.max())  # ties
         positive = int((s > 0).sum())
-        overlap += len({p for p, _ in got} & set(want.tolist()[:min(k, positive)])) / min(k, positive)
-        for pid, score in got:
+        overlap += len({p for p, *_ in got} & set(want.tolist()[:min(k, positive)])) / min(k, positive)
+        for pid, score, *_ in got:
             r = s[row_of[pid]]
             maxrel = max(maxrel, abs(score - r) / max(r, 1e-9))
     out = {"path": path, "passages": len(ids), "queries": n, "top1_agree": top1 / n, "top10_overlap": overlap / n,

@@ -1,4 +1,4 @@
-"""The Milvus path at scale: ``python -m benchmarks milvus --dev DIR --n 100000``.
+"""The Milvus path at scale: ``python -m benchmarks milvus_scale --dev DIR --n 100000``.
 
 One run, the same passages and questions for every store (FAISS folder, Milvus Lite file, the
 Milvus 2.3.5 standalone server this benchmark starts, or ``--uri`` a running one):
@@ -186,13 +186,13 @@ def format_table(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks milvus", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks milvus_scale", description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=ints, default=[100_000], help="stand-in passages, comma list (default 100000)")
     ap.add_argument("--queries", type=int, default=40, help="dev-set questions timed per store (default 40)")
     ap.add_argument("--stores", default=",".join(STORES), help=f"comma list of {', '.join(STORES)}")
     ap.add_argument("--uri", help="a running Milvus server for milvus-server (default: start a 2.3.5 one)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the asking process (default 1)")
-    ap.add_argument("--out", type=Path, default=Path("bench-results/bench-milvus.json"))
+    ap.add_argument("--out", type=Path, default=Path("bench-results/bench-milvus-scale.json"))
     add_dev_option(ap)
     args = ap.parse_args(argv)
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
