@@ -8,6 +8,7 @@
     python -m benchmarks refresh --dev DIR --sizes 10000        # adding a document to a big index
     python -m benchmarks stores --dev DIR --n 100000            # FAISS vs Milvus Lite
     python -m benchmarks upload                                 # ask() while an upload indexes
+    python -m benchmarks milvus_scale --dev DIR --n 100000      # ask() and RSS: FAISS, Lite, server
     python -m benchmarks answerers --passages 10000             # ask() with the reader vs extractive
 
 ``DIR`` is the MLQA-vi dev set (by convention ``../shared/eval/mlqa-vi-dev``). Each writes its
@@ -23,7 +24,7 @@ __all__ = ["BENCHMARKS", "main"]
 
 #: Benchmark name -> module (each has ``main(argv) -> int``).
 BENCHMARKS = {name: f"benchmarks.{name}" for name in ("speed", "scale", "ingest", "ann", "coldstart", "refresh",
-                                                     "stores", "upload", "answerers")}
+                                                     "stores", "upload", "milvus_scale", "answerers")}
 
 
 def main(argv: list[str] | None = None) -> int:

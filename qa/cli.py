@@ -2,6 +2,8 @@
 
     python -m qa index articles/ more.html          # add to the default index
     python -m qa index --index my-index corpus.jsonl
+    python -m qa index --store http://milvus:19530 --workers 4 corpus/   # on a local Ray
+    python -m qa index --store http://milvus:19530 --ray ray://head:10001 --workers 16 corpus/
     python -m qa ask "Ông Kerry gặp ông Putin ở đâu?"
     python -m qa ask --index my-index --json "Where did Kerry and Lavrov meet?"
     python -m qa chat                               # a conversation: follow-ups, streamed answers
@@ -89,11 +91,34 @@ def cmd_index(args: argparse.Namespace) -> int:
     if not docs:
         print("no documents found in " + ", ".join(args.paths), file=sys.stderr)
         return 1
+    if args.workers or args.ray:
+        return _index_on_ray(args, docs, report)
     pipe = _pipeline(args, must_exist=False)
     added = pipe.add_documents(docs, progress=True)
     print(f"added {len(added.added)} document(s), {added.passages} passage(s); "
           f"{len(added.skipped)} already indexed; {len(pipe.index.documents)} document(s) in "
           f"{pipe.index.path} ({added.seconds:.1f} s)"
+          + (f"; {len(report.problems)} item(s) skipped, see above" if report.problems else ""))
+    return 0
+
+
+def _index_on_ray(args: argparse.Namespace, docs: list, report: object) -> int:
+    """``--workers N`` / ``--ray ADDRESS``: N Ray workers embed and write into one Milvus
+    collection (qa/indexing_ray.py); the driver loads no model."""
+    from .indexing_ray import ingest
+
+    config = _config(args)
+    if config.vector_store_uri is None or config.vector_store_uri.endswith(".db"):
+        raise SystemExit("error: --workers/--ray write into a Milvus server: give --store http://HOST:19530 "
+                         "(a FAISS folder or a Milvus Lite file serves one process)")
+    keys = ("embedding_model", "chunk_tokens", "chunk_overlap_tokens", "vector_store_index", "vector_store_retry_s")
+    settings = {k: getattr(config, k) for k in keys}
+    done = ingest(docs, uri=config.vector_store_uri, collection=config.vector_store_collection,
+                  workers=args.workers or 2, address=args.ray, config_kwargs=settings,
+                  batch_docs=args.batch_docs, progress=True)
+    print(f"added {len(done.added)} document(s), {done.passages} passage(s); {len(done.skipped)} already indexed; "
+          f"{done.batches} batch(es) on {args.workers or 2} Ray worker(s), {done.passages_per_s:.2f} passages/s "
+          f"({done.seconds:.1f} s) into {config.vector_store_collection!r} at {config.vector_store_uri}"
           + (f"; {len(report.problems)} item(s) skipped, see above" if report.problems else ""))
     return 0
 
@@ -236,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
                 "python -m qa index --index my-index articles/ more.html")
     common(p)
     p.add_argument("paths", nargs="+", metavar="PATH", help="a file or a folder of articles")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="embed and write with N Ray workers into the Milvus server of --store (a local Ray "
+                        "of N CPUs unless --ray names a cluster)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="a Ray cluster to run the workers on (ray://head:10001, or 'auto'); needs --store URL")
+    p.add_argument("--batch-docs", dest="batch_docs", type=int, default=20, metavar="N",
+                   help="documents per Ray task (default: %(default)s)")
     p.set_defaults(func=cmd_index)
 
     def answering(p: argparse.ArgumentParser) -> None:

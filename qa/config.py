@@ -95,6 +95,10 @@ class QAConfig:
         vector_store_collection: the Milvus collection name (several indexes can share a server).
         vector_store_index: the Milvus vector index, created with the collection: "FLAT" (exact,
             the same results as the FAISS default), or e.g. "HNSW" / "AUTOINDEX" on a server.
+        vector_store_retry_s: seconds a Milvus call rides out an unreachable or restarting
+            server (retried with backoff; a restarted 2.3.5 standalone answers again in 5-10 s)
+            before the store raises StoreUnavailableError. Writes are idempotent upserts, so a
+            retried insert never duplicates or half-writes a document.
         retrieval: "hybrid" (default), "dense", "bm25" or "rrf" (plain reciprocal rank fusion).
         candidates: passages fetched from each channel before fusion and rescoring. 50 keeps
             recall@20 of the first stage near its ceiling on the dev set at <5 ms per channel.
@@ -181,6 +185,7 @@ class QAConfig:
     vector_store_uri: str | None = None
     vector_store_collection: str = "vnnews_qa"
     vector_store_index: str = "FLAT"
+    vector_store_retry_s: float = 30.0
 
     # --- retrieval: which passages answer a question
     retrieval: RetrievalMethod = "hybrid"

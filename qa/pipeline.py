@@ -67,7 +67,7 @@ class Pipeline:
                                uri=self.config.vector_store_uri, collection=self.config.vector_store_collection,
                                index_type=self.config.vector_store_index, model=self.encoder.name,
                                fingerprint=self.encoder.fingerprint, probe=self.encoder.probe_vector,
-                               dim=self.encoder.dim, chunking=chunking)
+                               dim=self.encoder.dim, chunking=chunking, retry_s=self.config.vector_store_retry_s)
         index.check_compatible(model=self.encoder.name, dim=self.encoder.dim,
                                probe_matches=self.encoder.same_model_as(index.manifest["model"]["probe"]),
                                chunking=chunking)

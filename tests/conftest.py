@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+#: the real Milvus server fixtures (milvus_server, milvus_client, milvus_name): one plugin, so one
+#: server per session for every module that asks for one
+pytest_plugins = ["tests.conftest_milvus"]
+
 REPO = Path(__file__).resolve().parents[1]
 #: Where the MLQA-vi dev set lies by convention (the shared workspace beside the repository);
 #: ``pytest --dev DIR`` points elsewhere. Only tests read it, through the ``dev_set`` fixture.

@@ -16,10 +16,20 @@ which citations point into), ``sentence_vectors`` (passage id -> float16 matrix)
 :meth:`VectorStore.vectors` for the dense channel. :func:`embeddings.stores.factory.open_store` picks
 the store a configuration names; tests/embeddings/stores/test_contract.py holds every store to this
 contract.
+
+Two kinds of store (:attr:`VectorStore.in_memory`): FAISS holds those maps as dicts in the
+process, and the retriever's channels scan them (BM25 matrix, sentence matrix). Milvus keeps
+nothing per passage in the process: its maps are views that fetch by id, and the per-question
+reads go through :meth:`~VectorStore.get_passages`, :meth:`~VectorStore.get_documents`,
+:meth:`~VectorStore.get_sentence_vectors` (the candidates only) and the searches that run in the
+engine, :meth:`~VectorStore.search_sentences` and :meth:`~VectorStore.lexical_search`. Those
+methods have exact reference implementations here over the in-memory maps, so the contract
+suite holds both kinds to the same results.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,12 +42,17 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from corpus.document import Chunk, Document
 
-__all__ = ["FORMAT_VERSION", "ConcurrentChangeError", "CorruptIndexError", "IndexMismatchError", "MergeReport",
-           "PassageFilter", "StoreError", "StoreUnavailableError", "StoredPassage", "VectorStore", "check_date"]
+__all__ = ["BM25_B", "BM25_K1", "FORMAT_VERSION", "bm25_idf", "bm25_term", "ConcurrentChangeError", "CorruptIndexError",
+           "IndexMismatchError", "MergeReport", "PassageFilter", "StoreError", "StoreUnavailableError", "StoredPassage",
+           "VectorStore", "check_date"]
 
-#: Version of the stored layout (FAISS directory and Milvus collections alike): a store of another
-#: version is refused with :class:`IndexMismatchError` (rebuild it).
+#: Version of the FAISS directory layout: a store of another version is refused with
+#: :class:`IndexMismatchError` (rebuild it). The Milvus collections have their own
+#: (:data:`embeddings.stores.milvus.FORMAT`).
 FORMAT_VERSION = 1
+#: BM25 parameters of :meth:`VectorStore.lexical_search` (Lucene/Robertson defaults; the same as
+#: :data:`qa.retrieval.lexical.K1` / ``B``, which a test checks).
+BM25_K1, BM25_B = 1.2, 0.75
 
 
 class StoreError(RuntimeError):
@@ -189,16 +204,21 @@ class PassageFilter:
 class VectorStore(ABC):
     """What the retrieval and answering layers use of a passage store.
 
-    Implementations keep ``passages``, ``documents``, ``sentence_vectors`` and ``manifest``
-    readable in memory (the BM25 and sentence channels scan them) and own the passage vectors.
-    Changes are made with :meth:`add` / :meth:`remove` and made durable by :meth:`commit`.
+    ``passages``, ``documents``, ``sentence_vectors`` and ``manifest`` are readable mappings:
+    dicts held in memory where :attr:`in_memory` (the BM25 and sentence channels scan them), views
+    that fetch by id otherwise. Changes are made with :meth:`add` / :meth:`remove` and made
+    durable by :meth:`commit`.
     """
 
     path: object
     manifest: dict
-    passages: dict
-    documents: dict
-    sentence_vectors: dict
+    passages: Mapping
+    documents: Mapping
+    sentence_vectors: Mapping
+    #: True: the maps above are dicts in this process and the retriever's own channels scan them.
+    #: False: nothing per passage is held here; retrieval reads candidates by id and runs the
+    #: sentence and lexical searches in the store (the methods below).
+    in_memory: bool = True
     #: How the store changes its in-memory state by itself (when it merges another writer's
     #: commit, see :meth:`sync`): ``change_guard(apply)`` must call ``apply()`` and return its
     #: :class:`MergeReport`. The layer above sets it to run the change under its search lock and
@@ -268,6 +288,79 @@ class VectorStore(ABC):
     def __contains__(self, doc_id: str) -> bool:
         return doc_id in self.documents
 
+    # ------------------------------------------------------------------ reads by id, searches
+    # Exact reference implementations over the in-memory maps; a store with ``in_memory`` False
+    # implements them in its engine (tests/embeddings/stores/test_contract.py: the same results).
+
+    def has_documents(self, doc_ids: Iterable[str]) -> set[str]:
+        """The ids among ``doc_ids`` whose documents are in the store (complete ones only)."""
+        return {d for d in doc_ids if d in self.documents}
+
+    def get_passages(self, ids: Iterable[int], *, extra: bool = True) -> dict[int, StoredPassage]:
+        """The stored passages among ``ids`` (unknown ids are left out). ``extra=False``: their
+        ``extra`` (BM25 terms) may be left empty, which is all retrieval needs of them."""
+        passages = self.passages
+        return {i: passages[i] for i in map(int, ids) if i in passages}
+
+    def get_documents(self, doc_ids: Iterable[str], *, text: bool = True) -> dict[str, Document]:
+        """The documents among ``doc_ids``. ``text=False``: their ``text`` may be left empty
+        (titles, outlets and URLs are what a citation list needs; passages carry their text)."""
+        documents = self.documents
+        return {d: documents[d] for d in doc_ids if d in documents}
+
+    def get_sentence_vectors(self, ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """Stored sentence vectors (float16, one row per sentence) of the passages among ``ids``
+        that have them."""
+        stored = self.sentence_vectors
+        return {i: stored[i] for i in map(int, ids) if i in stored}
+
+    def search_sentences(self, query_vector: np.ndarray, k: int,
+                         filter: PassageFilter | None = None) -> list[tuple[int, float]]:
+        """The ``k`` passages passing ``filter`` whose best sentence is nearest to
+        ``query_vector``: (passage id, that sentence's cosine), best first."""
+        allowed = self.filter_ids(filter)
+        q = np.asarray(query_vector, dtype=np.float32)
+        best = [(pid, float(np.max(sv.astype(np.float32) @ q))) for pid, sv in self.sentence_vectors.items()
+                if len(sv) and (allowed is None or pid in allowed)]
+        best.sort(key=lambda x: -x[1])
+        return best[:max(k, 0)]
+
+    def lexical_search(self, terms: Sequence[str], k: int,
+                       filter: PassageFilter | None = None) -> list[tuple[int, float]]:
+        """The ``k`` best passages passing ``filter`` by BM25 (:data:`BM25_K1`, :data:`BM25_B`,
+        Lucene IDF: bm25s's scores) of the query ``terms`` (repeats count) against each passage's
+        ``extra["terms"]``: (passage id, score > 0), best first."""
+        qtf: dict[str, int] = {}
+        for t in terms:
+            qtf[t] = qtf.get(t, 0) + 1
+        allowed = self.filter_ids(filter)
+        rows = [(pid, p.extra.get("terms") or []) for pid, p in self.passages.items()]
+        n = len(rows)
+        if not qtf or not n or k < 1:
+            return []
+        avgdl = sum(len(t) for _, t in rows) / n or 1.0
+        counts = [(pid, _counts(t), len(t)) for pid, t in rows]
+        df = {t: sum(1 for _, c, _ in counts if t in c) for t in qtf}
+        scored = []
+        for pid, c, dl in counts:
+            if allowed is not None and pid not in allowed:
+                continue
+            s = sum(q * bm25_term(c[t], dl, df[t], n, avgdl) for t, q in qtf.items() if t in c)
+            if s > 0:
+                scored.append((pid, s))
+        scored.sort(key=lambda x: -x[1])
+        return scored[:k]
+
+    def document_frequencies(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
+        """(passages in the store, {term: passages whose ``extra["terms"]`` hold it}) for the
+        lexical channel's IDF weights."""
+        wanted = set(terms)
+        df = dict.fromkeys(wanted, 0)
+        for p in self.passages.values():
+            for t in wanted.intersection(p.extra.get("terms") or ()):
+                df[t] += 1
+        return len(self.passages), df
+
     def __len__(self) -> int:
         return len(self.passages)
 
@@ -304,3 +397,21 @@ class VectorStore(ABC):
         """Changes whenever passages are added or removed (a store may keep a finer counter)."""
         return (len(self.passages), len(self.documents), self.manifest.get("next_id"),
                 getattr(self, "_version", None))
+
+
+def _counts(terms: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in terms:
+        out[t] = out.get(t, 0) + 1
+    return out
+
+
+def bm25_idf(df: int, n: int) -> float:
+    """BM25's Lucene IDF (bm25s's ``lucene`` method, and Milvus')."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def bm25_term(tf: int, dl: int, df: int, n: int, avgdl: float, k1: float = BM25_K1, b: float = BM25_B) -> float:
+    """One term's BM25 contribution on bm25s's scale (Lucene: no ``(k1 + 1)`` factor, which
+    Milvus keeps; the ranking is the same)."""
+    return bm25_idf(df, n) * tf / (tf + k1 * (1.0 - b + b * dl / avgdl))

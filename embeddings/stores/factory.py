@@ -21,14 +21,15 @@ def is_milvus_uri(uri: str | Path | None) -> bool:
 
 def open_store(*, index_dir: str | Path | None, uri: str | None = None, collection: str = "vnnews_qa",
                index_type: str = "FLAT", model: str, fingerprint: str, probe: Sequence[float], dim: int,
-               chunking: dict) -> VectorStore:
+               chunking: dict, retry_s: float = 30.0) -> VectorStore:
     """Open the store these settings name (``QAConfig``'s ``index_dir`` and ``vector_store_*``),
     creating it for the model described by ``model``, ``fingerprint``, ``probe``, ``dim`` and
     ``chunking`` if absent.
 
     ``uri`` None: the FAISS index in ``index_dir`` (``index_dir`` None: in memory only). A Milvus
     Lite file path (``*.db``) or a server URL: the Milvus collection ``collection`` there, its
-    vector index ``index_type`` ("FLAT", "HNSW", "AUTOINDEX", ...) when it is created.
+    vector index ``index_type`` ("FLAT", "HNSW", "AUTOINDEX", ...) when it is created; its calls
+    ride out an unreachable or restarting server for ``retry_s`` seconds.
     """
     create = dict(model=model, fingerprint=fingerprint, probe=probe, dim=dim, chunking=chunking)
     if uri is not None:
@@ -37,7 +38,7 @@ def open_store(*, index_dir: str | Path | None, uri: str | None = None, collecti
                              f"like http://localhost:19530, not {uri!r}")
         from .milvus import MilvusStore
 
-        return MilvusStore.open_or_create(str(uri), collection=collection,
+        return MilvusStore.open_or_create(str(uri), collection=collection, retry_s=retry_s,
                                           index={"index_type": index_type, "params": {}}, **create)
     from .faiss import FaissStore
 
@@ -63,9 +64,8 @@ def copy_store(source: VectorStore, target: VectorStore, *, progress: bool = Fal
                         sentences=tuple(tuple(s) for s in p.sentences), n_tokens=p.n_tokens) for p in rows]
         vectors = source.vectors([p.id for p in rows])
         extras = [dict(p.extra) for p in rows]
-        sent = None
-        if rows and all(p.id in source.sentence_vectors for p in rows):
-            sent = [source.sentence_vectors[p.id] for p in rows]
+        stored = source.get_sentence_vectors([p.id for p in rows])
+        sent = [stored[p.id] for p in rows] if rows and all(p.id in stored for p in rows) else None
         target.add(doc, chunks, vectors, extras, sent)
         copied += len(rows)
     if target.path is not None:

@@ -1,12 +1,23 @@
 """What the Milvus store needs of ``pymilvus`` beyond its calls: clients for a Milvus Lite file
-(one embedded server per file and process, released with its last user) or a server, the filter
-expression equivalent to :meth:`PassageFilter.matches`, and full scans of a collection."""
+(one embedded server per file and process, released with its last user) or a server, calls that
+ride out a server restart (:class:`RetryingClient`), the filter expression equivalent to
+:meth:`PassageFilter.matches`, and full scans of a collection.
+
+Faults, as measured on a Milvus 2.3.5 standalone server (docs/scale-out-notes.md): a stopped
+server fails every call at once ("Fail connecting to server", code 2); after a restart the same
+client reconnects by itself, and reads fail with "collection not loaded" (code 101) until the
+server has loaded the collection again (0-2.5 s). :class:`RetryingClient` retries both, with
+backoff, for ``retry_s`` seconds (loading the collection itself on code 101), then raises
+:class:`StoreUnavailableError` naming the server. Every call the store makes is safe to repeat:
+writes are upserts of rows with stable ids, deletes are by id or by document.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +26,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from .base import PassageFilter, StoreUnavailableError
 
-__all__ = ["connect", "filter_expression", "quote", "release", "scan"]
+__all__ = ["RetryingClient", "connect", "fault_kind", "filter_expression", "quote", "release", "scan"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds a call is retried while the server is unreachable or reloading (QAConfig.vector_store_retry_s).
+RETRY_S = 30.0
 
 
 def quote(s: str) -> str:
@@ -55,9 +71,83 @@ def _lite_path(uri: str) -> str | None:
     return str(Path(uri).expanduser().resolve()) if uri.endswith(".db") else None
 
 
-def connect(uri: str) -> MilvusClient:
+_UNAVAILABLE = ("fail connecting", "unavailable", "connection refused", "not ready", "deadline exceeded",
+                "failed to connect", "connection reset", "socket closed", "no available", "stopping")
+_NOT_LOADED = ("not loaded", "collection not load", "not fully loaded")
+
+
+def fault_kind(exc: BaseException) -> str | None:
+    """``"unavailable"`` (server down or restarting), ``"not_loaded"`` (restarted, collection
+    not loaded yet) or None (any other error: not retried) for an exception of a pymilvus call."""
+    code = getattr(exc, "code", None)
+    text = str(getattr(exc, "message", "") or exc).lower()
+    if code == 101 or any(s in text for s in _NOT_LOADED):
+        return "not_loaded"
+    if any(s in text for s in _UNAVAILABLE):
+        return "unavailable"
+    try:
+        import grpc
+    except ImportError:  # pragma: no cover - pymilvus depends on grpcio
+        return None
+    if isinstance(exc, grpc.RpcError) and exc.code() in (grpc.StatusCode.UNAVAILABLE,
+                                                         grpc.StatusCode.DEADLINE_EXCEEDED):
+        return "unavailable"
+    return None
+
+
+class RetryingClient:
+    """A ``MilvusClient`` whose calls ride out a server restart (see the module docstring): a call
+    that fails because the server is unreachable or has not loaded the collection yet is repeated
+    with backoff (0.2 s doubling to 2 s) for ``retry_s`` seconds, then :class:`StoreUnavailableError`.
+    Other errors pass through at once. Attributes that are not calls are the client's own."""
+
+    def __init__(self, client: MilvusClient, uri: str, retry_s: float = RETRY_S,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.client = client
+        self.uri = uri
+        self.retry_s = retry_s
+        self._sleep = sleep
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self.client, name)
+        if not callable(attr) or name in ("close",):
+            return attr
+
+        def call(*args: object, **kwargs: object) -> object:
+            return self.call(name, *args, **kwargs)
+
+        return call
+
+    def call(self, method: str, *args: object, **kwargs: object) -> object:
+        """``client.<method>(*args, **kwargs)``, retried as the class docstring says."""
+        deadline = time.monotonic() + self.retry_s
+        delay = 0.2
+        while True:
+            try:
+                return getattr(self.client, method)(*args, **kwargs)
+            except Exception as exc:
+                kind = fault_kind(exc)
+                if kind is None:
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise StoreUnavailableError(
+                        f"the Milvus server at {self.uri} did not answer {method}() for {self.retry_s:g} s "
+                        f"({'collection not loaded' if kind == 'not_loaded' else 'unreachable'}: "
+                        f"{str(exc).strip()[:200]}); start it or check vector_store_uri, then retry") from exc
+                log.info("Milvus %s() at %s: %s, retrying in %.1f s", method, self.uri, kind, delay)
+                if kind == "not_loaded":
+                    name = kwargs.get("collection_name", args[0] if args else None)
+                    if isinstance(name, str):
+                        with contextlib.suppress(Exception):  # the server loads it itself too
+                            self.client.load_collection(name)
+                self._sleep(delay)
+                delay = min(2.0, delay * 2)
+
+
+def connect(uri: str, retry_s: float = RETRY_S) -> RetryingClient:
     """A client for ``uri``: a Milvus Lite file (its folder created; one embedded server per file and
-    process, counted) or a server URL."""
+    process, counted) or a server URL (reachable within ``retry_s`` seconds, else
+    :class:`StoreUnavailableError`)."""
     try:
         from pymilvus import MilvusClient
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -74,11 +164,28 @@ def connect(uri: str) -> MilvusClient:
                                    "serves one process at a time (use a Milvus server to share an index)") from exc
             raise
         _LITE_USERS[lite] = _LITE_USERS.get(lite, 0) + 1
-        return client
-    return MilvusClient(uri)
+        return RetryingClient(client, uri, retry_s)
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            client = RetryingClient(MilvusClient(uri), uri, max(0.0, deadline - time.monotonic()))
+            # pymilvus shares one connection per URI between clients: construction alone proves
+            # nothing about the server, a call does
+            client.get_server_version()
+            client.retry_s = retry_s
+            return client
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:
+            if fault_kind(exc) is None and "connect" not in str(exc).lower():
+                raise
+            if time.monotonic() > deadline:
+                raise StoreUnavailableError(f"the Milvus server at {uri} is unreachable ({str(exc).strip()[:200]}); "
+                                            "start it or check vector_store_uri") from exc
+            time.sleep(0.5)
 
 
-def release(client: MilvusClient, uri: str) -> None:
+def release(client: RetryingClient | MilvusClient, uri: str) -> None:
     """Close a client from :func:`connect` (and the embedded server when it was the last one)."""
     client.close()
     lite = _lite_path(uri)
@@ -93,31 +200,35 @@ def release(client: MilvusClient, uri: str) -> None:
             server_manager_instance.release_server(lite)
 
 
-@contextlib.contextmanager
-def _quiet_iterator():
-    """Milvus Lite does not implement the timestamp call a query iterator starts with; pymilvus
-    falls back to a client-side timestamp (correct here: one writer, strong consistency) but
-    logs a warning and the embedded server a traceback. Hide those two, only while scanning."""
-    loggers = [logging.getLogger(name) for name in ("grpc._server", "pymilvus")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
+#: Rows per query of a scan (Milvus caps offset + limit of one query at 16,384).
+SCAN_WINDOW = 8192
+#: Ids (and the documents' ``key``) are 63-bit hashes, uniform in [0, 2**63).
+_KEY_SPACE = 2**63
 
 
-def scan(client: MilvusClient, collection: str, fields: list[str], batch: int = 4096) -> Iterator[dict]:
-    """Every row of ``collection`` (query_iterator: Milvus caps one query at 16,384 rows)."""
-    with _quiet_iterator():
-        it = client.query_iterator(collection, batch_size=batch, output_fields=fields)
-        try:
-            while True:
-                rows = it.next()
-                if not rows:
-                    break
-                yield from rows
-        finally:
-            it.close()
+def scan(client: RetryingClient | MilvusClient, collection: str, fields: list[str], *, filter: str = "",
+         key: str = "id", consistency_level: str = "Session") -> Iterator[dict]:
+    """Every row of ``collection`` passing ``filter``. A full scan: for listings, copies and tests,
+    never on a question's path.
+
+    Not ``query_iterator``: on a 2.3.5 server it falls back to a client-side timestamp and missed
+    rows written a moment before. Instead, ``key`` (an INT64 field holding a uniform 63-bit hash)
+    is cut into ranges of about half a window each (from a ``count(*)``), one query per range;
+    a range that still holds more than a window is halved."""
+    amp = f" and ({filter})" if filter else ""
+    rows = client.query(collection, filter=filter, output_fields=["count(*)"], consistency_level=consistency_level)
+    total = int(rows[0]["count(*)"]) if rows else 0
+    if not total:
+        return
+    parts = max(1, -(-2 * total // SCAN_WINDOW))
+    bounds = [_KEY_SPACE * i // parts for i in range(parts + 1)]
+    todo = list(zip(bounds[:-1], bounds[1:]))[::-1]
+    while todo:
+        lo, hi = todo.pop()
+        got = client.query(collection, filter=f"{key} >= {lo} and {key} <= {hi - 1}{amp}", output_fields=fields,
+                           limit=SCAN_WINDOW + 1, consistency_level=consistency_level)
+        if len(got) <= SCAN_WINDOW or hi - lo < 2:
+            yield from got
+        else:
+            mid = (lo + hi) // 2
+            todo += [(mid, hi), (lo, mid)]

@@ -135,7 +135,7 @@ def _hybrid_fusion(r: Retriever, query: Query, dense: Ranking, lexical: Ranking,
     :data:`SENTENCE_WEIGHT`. Near duplicates are dropped.
     """
     top_sentence = r.sentences.search(query, r.candidates)
-    allowed = r.index.filter_ids(query.filters)
+    allowed = r.index.filter_ids(query.filters) if r.index.in_memory else None  # else: filtered in the store
     if allowed is not None:
         top_sentence = [(pid, sc) for pid, sc in top_sentence if pid in allowed]
     d = dict(dense)

@@ -28,6 +28,7 @@ from .rescoring import (
     sentence_units,
     shingles,
 )
+from .store_channels import StoreLexicalChannel, StoreSentenceChannel
 
 __all__ = ["ReadWriteLock", "Retriever"]
 
@@ -93,7 +94,14 @@ class Retriever:
     ``method``: "dense" (FAISS only), "bm25" (lexical only), "rrf" (plain reciprocal rank fusion
     of the two) or "hybrid" (language-aware weighted fusion, sentence-level rescoring and
     near-duplicate removal: the product's default).
+
+    A store that keeps nothing per passage in the process (``index.in_memory`` False: Milvus)
+    gets the channels of :mod:`qa.retrieval.store_channels`, which search in the store, and
+    bounded per-passage caches; the fusion is the same.
     """
+
+    #: Per-passage cache entries kept for a store that is not in memory (a question touches ~150).
+    REMOTE_CACHE = 20_000
 
     def __init__(self, index: VectorStore, method: str = "hybrid", candidates: int = 50,
                  aliases: AliasTable | None = None, lexical: LexicalChannel | None = None) -> None:
@@ -103,8 +111,12 @@ class Retriever:
         self.method = method
         self.candidates = candidates
         self.dense = DenseChannel(index)
-        self.sentences = SentenceChannel(index)
-        self.lexical = lexical or LexicalChannel(index, aliases or load_aliases())
+        if index.in_memory:
+            self.sentences = SentenceChannel(index)
+            self.lexical = lexical or LexicalChannel(index, aliases or load_aliases())
+        else:
+            self.sentences = StoreSentenceChannel(index)
+            self.lexical = lexical or StoreLexicalChannel(index, aliases or load_aliases())
         # per passage, computed on first use: sentence match units, word-trigram shingles
         self._sentence_cache: dict[int, list[set[str]]] = {}
         self._shingle_cache: dict[int, set] = {}
@@ -130,6 +142,8 @@ class Retriever:
         100,000 passages depending on the machine's load, BENCHMARKS.md)."""
         self.lexical.refresh(full=full)
         self.sentences.refresh(full=full)
+        if not self.index.in_memory:  # nothing to rebuild; ids of removed passages are never reused
+            return
         if full:
             self._sentence_cache.clear()
             self._shingle_cache.clear()
@@ -157,6 +171,8 @@ class Retriever:
         """Build stale channel matrices once, before any reader uses them (they are otherwise
         built lazily on first use, which concurrent readers would do at the same time). Passage
         ids are never reused, so the per-passage caches stay valid when passages are added."""
+        if not self.index.in_memory:
+            return  # the store's channels build nothing here
         n = len(self.index.passages)
         if self._warm_size == n:
             return
@@ -176,6 +192,8 @@ class Retriever:
 
     def lexical_ranking(self, query: Query, k: int) -> Ranking:
         """The lexical channel's top ``k``, among the passages passing ``query.filters``."""
+        if not self.index.in_memory:
+            return self.lexical.search(query, k)  # filtered in the store
         allowed = self.index.filter_ids(query.filters)
         if allowed is None:
             return self.lexical.search(query, k)
@@ -189,19 +207,25 @@ class Retriever:
         """Match units (folded syllables, alias tokens) of each sentence of a passage, cached."""
         cached = self._sentence_cache.get(pid)
         if cached is None:
-            p = self.index.passages[pid]
+            p = self.index.get_passages([pid], extra=False)[pid]
             cached = []
             for s, e in p.sentences:
                 text = p.text[s - p.start:e - p.start]
                 cached.append(sentence_units(text, self.lexical.aliases.tokens(text, normalized=True)))
-            self._sentence_cache[pid] = cached
+            self._remember(self._sentence_cache, pid, cached)
         return cached
+
+    def _remember(self, cache: dict, pid: int, value: object) -> None:
+        if not self.index.in_memory and len(cache) >= self.REMOTE_CACHE:
+            del cache[next(iter(cache))]  # the oldest entry (dicts keep insertion order)
+        cache[pid] = value
 
     def shingles(self, pid: int) -> set:
         """Word-trigram shingles of a passage (near-duplicate removal), cached."""
         sh = self._shingle_cache.get(pid)
         if sh is None:
-            sh = self._shingle_cache[pid] = shingles(self.index.passages[pid].text)
+            sh = shingles(self.index.get_passages([pid], extra=False)[pid].text)
+            self._remember(self._shingle_cache, pid, sh)
         return sh
 
     # ------------------------------------------------------------------ output
@@ -210,6 +234,7 @@ class Retriever:
         ranking = self.rank(query, max(top_k, self.candidates))[:top_k]
         dense = query.dense_scores
         out = []
+        self.index.get_passages([pid for pid, _ in ranking], extra=False)  # one read for a remote store
         for rank, (pid, score) in enumerate(ranking, 1):
             scores = {self.method: score}
             if query.vector is not None:  # the relevance gate reads the cosine, whatever the method
@@ -221,8 +246,8 @@ class Retriever:
         return out
 
     def to_passage(self, pid: int, score: float, rank: int, scores: dict | None = None) -> Passage:
-        p = self.index.passages[pid]
-        doc = self.index.documents[p.doc_id]
+        p = self.index.get_passages([pid], extra=False)[pid]
+        doc = self.index.get_documents([p.doc_id], text=False)[p.doc_id]
         return Passage(id=pid, doc_id=p.doc_id, title=doc.title, source=doc.source, url=doc.url, text=p.text,
                        start=p.start, end=p.end, sentences=[tuple(s) for s in p.sentences], score=score,
                        rank=rank, scores=scores or {self.method: score})

@@ -221,8 +221,7 @@ def test_format_table_error_row():
     res = {"results": [
         {"method": "bm25", "language": "vi", "error": "NotImplementedError: soon | later"},
         {"method": "dense", "answerer": "extractive", "language": "vi", "n": 2, "recall@1": 0.5, "recall@5": 1.0,
-         "recall@20": 1.0,
-         "mrr@10": 0.75, "citation_precision": None},
+         "recall@20": 1.0, "mrr@10": 0.75, "citation_precision": None},
     ]}
     table = format_table(res).splitlines()
     assert len(table) == 4 and "ERROR: NotImplementedError" in table[2]
