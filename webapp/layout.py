@@ -81,6 +81,7 @@ details.src summary { cursor: pointer; }
                         white-space: nowrap; }
 .doc-list .doc-count { margin: .2em 0; font-size: .9em; opacity: .8; }
 #top-k input[type=number] { min-width: 3.5em; }
+#top-k .min_value, #top-k .max_value { white-space: nowrap; overflow-wrap: normal; min-width: max-content; }
 .gradio-container { max-width: 1200px !important; overflow-wrap: anywhere; }
 @media (max-width: 640px) {
   .gradio-container { padding: 4px !important; }

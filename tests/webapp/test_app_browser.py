@@ -131,6 +131,20 @@ def test_phone_width_has_no_horizontal_overflow(browser, app_url):
     page.close()
 
 
+def test_slider_bounds_stay_on_one_line(browser, app_url):
+    """The passages slider's "10" once wrapped as "1" over "0" (overflow-wrap: anywhere)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("#question textarea", timeout=ANSWER_WAIT_MS)
+    page.get_by_text("Cài đặt · Settings").click()
+    label = page.locator("#top-k .max_value")
+    label.wait_for(state="visible", timeout=ANSWER_WAIT_MS)
+    height, line = label.evaluate("e => [e.getBoundingClientRect().height, parseFloat(getComputedStyle(e).lineHeight)"
+                                  " || 1.5 * parseFloat(getComputedStyle(e).fontSize)]")
+    assert label.inner_text() == "10" and height < 1.5 * line, (height, line)
+    page.close()
+
+
 def test_upload_through_the_documents_tab(browser, app_url, app_pipe, tmp_path):
     article = tmp_path / "cau-di-bo.txt"
     article.write_text(
