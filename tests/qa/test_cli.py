@@ -203,8 +203,11 @@ def test_chat_follow_up_streams_and_survives_a_bad_question(runs, dirs, main, ca
 
 
 def test_chat_with_a_bad_date_fails_before_loading(dirs, main, capsys):
-    assert main(["chat", "--index", str(dirs.index), "--date-from", "hôm qua"]) == 2
-    assert capsys.readouterr().err.startswith("error: date_from")
+    with pytest.raises(SystemExit) as exit_:  # an argparse error (usage + message), before any model loads
+        main(["chat", "--index", str(dirs.index), "--date-from", "hôm qua"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--date-from" in err and "hôm qua" in err
 
 
 def test_generator_flags_select_the_generative_answerer(runs, dirs, main, capsys):
