@@ -28,7 +28,7 @@ from pathlib import Path
 from ..datasets import ANSWERABLE_BUNDLED, UNANSWERABLE_SETS, load_unanswerable
 from ..metrics import contains_answer
 
-__all__ = ["ask_all", "load_answerable", "main"]
+__all__ = ["ask_all", "compare", "load_answerable", "main"]
 
 
 def load_answerable(path: Path = ANSWERABLE_BUNDLED) -> list[dict]:
@@ -70,6 +70,21 @@ def ask_all(pipe: object, answerable: Sequence[dict], unanswerable: Sequence) ->
     return {"answerable": recs, "unanswerable": refusals}
 
 
+def compare(base: object, answerers: Sequence[str]) -> dict:
+    """Every answerer in ``answerers`` on ``base``'s index and encoder (a :class:`qa.pipeline.Pipeline`
+    holding the bundled articles): ``{name: {"summary": …, "answerable": […], "unanswerable": […]}}``."""
+    from qa.pipeline import Pipeline
+
+    unanswerable = [u for p in UNANSWERABLE_SETS for u in load_unanswerable(p) if u.corpus == "bundled"]
+    answerable = load_answerable()
+    results = {}
+    for name in answerers:
+        pipe = Pipeline(base.config.with_(answerer=name), encoder=base.encoder, index=base.index)
+        res = ask_all(pipe, answerable, unanswerable)
+        results[name] = {"summary": summary(res), **res}
+    return results
+
+
 def _rate(xs: list[bool]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
@@ -102,13 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     base = Pipeline(QAConfig(), in_memory=True)
     base.add_documents(load_bundled())
-    unanswerable = [u for p in UNANSWERABLE_SETS for u in load_unanswerable(p) if u.corpus == "bundled"]
-    answerable = load_answerable()
-    results = {}
-    for name in [a.strip() for a in args.answerers.split(",") if a.strip()]:
-        pipe = Pipeline(base.config.with_(answerer=name), encoder=base.encoder, index=base.index)
-        res = ask_all(pipe, answerable, unanswerable)
-        results[name] = {"summary": summary(res), **res}
+    results = compare(base, [a.strip() for a in args.answerers.split(",") if a.strip()])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bundled-questions.json").write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n",
                                                      encoding="utf-8")

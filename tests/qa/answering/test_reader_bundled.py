@@ -15,8 +15,7 @@ import shutil
 
 import pytest
 
-from evaluation.datasets import UNANSWERABLE_SETS, load_unanswerable
-from evaluation.studies.bundled_questions import ask_all, load_answerable, summary
+from evaluation.studies.bundled_questions import compare
 from qa import Pipeline
 from qa.answering.reader_weights import BUNDLED_READER, ReaderWeightsError, read_meta
 
@@ -29,15 +28,8 @@ NEAR_MISS_REFUSED_FLOOR = 0.02
 
 
 @pytest.fixture(scope="module")
-def results(bundled_pipeline, encoder):
-    answerable = load_answerable()
-    unanswerable = [u for p in UNANSWERABLE_SETS for u in load_unanswerable(p) if u.corpus == "bundled"]
-    out = {}
-    for name in ("extractive", "reader"):
-        pipe = Pipeline(bundled_pipeline.config.with_(answerer=name), encoder=encoder, index=bundled_pipeline.index)
-        res = ask_all(pipe, answerable, unanswerable)
-        out[name] = {"summary": summary(res), **res}
-    return out
+def results(bundled_pipeline):
+    return compare(bundled_pipeline, ["extractive", "reader"])
 
 
 def test_the_shipped_reader_is_intact_and_documented():
