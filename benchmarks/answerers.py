@@ -6,7 +6,9 @@ vectors plus a little noise, so a question retrieves copies of the passages it i
 relevance gate lets it through and the reader really reads), and their BM25 terms. Every
 answerer runs on that one index in the same process, in turns, over the seed questions (warm:
 one ask first), so the ratios to the extractive answerer (today's default) hold even on a
-shared, noisy machine. Reader variants: fp32 weights as shipped and int8 dynamic
+shared, noisy machine. Reader variants: citing the extractive answerer's sentences (the
+default ``reader_cites``: it reads their neighbourhoods only) or its own span's (``reader-span``:
+the ``reader_windows`` best sentences' neighbourhoods); fp32 weights as shipped and int8 dynamic
 quantization of the linear layers (``reader_quantize``).
 """
 
@@ -25,6 +27,8 @@ VARIANTS = (
     ("extractive", {"answerer": "extractive"}),
     ("reader fp32", {"answerer": "reader", "reader_quantize": False}),
     ("reader int8", {"answerer": "reader", "reader_quantize": True}),
+    ("reader-span fp32", {"answerer": "reader", "reader_cites": "span", "reader_quantize": False}),
+    ("reader-span int8", {"answerer": "reader", "reader_cites": "span", "reader_quantize": True}),
 )
 
 

@@ -11,7 +11,7 @@ from .datasets import DEV_FOLDS, dev_fold
 if TYPE_CHECKING:  # pragma: no cover
     from qa.pipeline import Pipeline
 
-__all__ = ["FoldRouter", "answerer_pipeline", "pipe_for"]
+__all__ = ["EVAL_ANSWERERS", "FoldRouter", "answerer_pipeline", "pipe_for"]
 
 
 class FoldRouter:
@@ -49,17 +49,30 @@ class FoldRouter:
         return self.pipes[dev_fold(key)]
 
 
+#: Answerers the harness can compare, by the label of their rows: an answerer name, or
+#: ``reader-span`` (the reader that cites the sentence of its own best span,
+#: ``QAConfig.reader_cites="span"``) beside ``reader`` (the configured ``reader_cites``).
+EVAL_ANSWERERS: dict[str, dict] = {"extractive": {"answerer": "extractive"}, "reader": {"answerer": "reader"},
+                                   "reader-span": {"answerer": "reader", "reader_cites": "span"}}
+
+
 def answerer_pipeline(pipe: Pipeline, answerer: str, *, reader_folds: Path | None = None,
                       reader_margins: dict[int, float | dict] | None = None) -> Pipeline | FoldRouter:
-    """``pipe`` with another answerer (same retrieval, encoder and index): the configured one, a
-    :class:`FoldRouter` for the reader with ``reader_folds``, or the named answerer."""
+    """``pipe`` with another answerer (same retrieval, encoder and index), by its label in
+    :data:`EVAL_ANSWERERS`: the configured one, a :class:`FoldRouter` for a reader with
+    ``reader_folds``, or the named answerer."""
     from qa.pipeline import Pipeline
 
-    if answerer == "reader" and reader_folds is not None:
-        return FoldRouter(pipe, reader_folds, reader_margins)
+    if answerer not in EVAL_ANSWERERS:
+        raise ValueError(f"unknown answerer {answerer!r} (one of {', '.join(EVAL_ANSWERERS)})")
+    settings = EVAL_ANSWERERS[answerer]
+    if settings["answerer"] == "reader" and reader_folds is not None:
+        base = pipe if len(settings) == 1 else Pipeline(pipe.config.with_(**settings), encoder=pipe.encoder,
+                                                        index=pipe.index)
+        return FoldRouter(base, reader_folds, reader_margins)
     if answerer == pipe.config.answerer:
         return pipe
-    return Pipeline(pipe.config.with_(answerer=answerer), encoder=pipe.encoder, index=pipe.index)
+    return Pipeline(pipe.config.with_(**settings), encoder=pipe.encoder, index=pipe.index)
 
 
 def pipe_for(pipe: Pipeline | FoldRouter, key: str) -> Pipeline:

@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from embeddings.encoder import PRECISIONS
-from qa.config import ANSWERERS, QAConfig
+from qa.config import ANSWERERS, READER_CITES, QAConfig
 
 from . import harness
+from .answerers import EVAL_ANSWERERS
 from .datasets import UNANSWERABLE_SETS, load_qa_set, load_unanswerable
 from .harness import METHODS, build_pipeline, run_eval
 from .report import format_table, write_results
@@ -54,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "(implies --answerer reader)")
     ap.add_argument("--reader-min-margin", type=float, default=None,
                     help="the reader's refusal margin (default: the QAConfig default, 0.0)")
+    ap.add_argument("--reader-cites", choices=READER_CITES, default=None,
+                    help="which sentences the reader cites: the extractive answerer's (lead: the span in them) "
+                         "or its own best span's (default: QAConfig's, extractive)")
     ap.add_argument("--reader-device", default=None, help="torch device for the reader (default: cpu)")
     ap.add_argument("--reader-windows", type=int, default=None,
                     help="sentence neighbourhoods the reader reads (0: whole passages; default: QAConfig's)")
@@ -63,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="int8 dynamic quantization of the reader (default: QAConfig's)")
     ap.add_argument("--answerers", default=None,
                     help="comma-separated answerers compared on the same retrieval, a row each "
-                         "(e.g. extractive,reader; default: the configured answerer)")
+                         "(extractive, reader, reader-span: the reader citing its own span's sentence; "
+                         "e.g. extractive,reader; default: the configured answerer)")
     ap.add_argument("--reader-folds", type=Path, default=None,
                     help="the k-fold reader: a folder with fold0 … fold4 (python -m training.dev_stage kfold); "
                          "each question is answered by the reader of its fold (evaluation.datasets.dev_fold)")
@@ -88,9 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     answerers = [a.strip() for a in args.answerers.split(",") if a.strip()] if args.answerers else None
-    bad = [a for a in answerers or [] if a not in ANSWERERS or a == "generative"]
+    bad = [a for a in answerers or [] if a not in EVAL_ANSWERERS]
     if bad:
-        ap.error(f"--answerers: unknown or unsupported answerer {bad[0]!r} (extractive, reader)")
+        ap.error(f"--answerers: unknown or unsupported answerer {bad[0]!r} ({', '.join(EVAL_ANSWERERS)})")
     margins = None
     if args.reader_margins is not None:
         import json

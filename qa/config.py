@@ -20,25 +20,33 @@ from typing import Any, Literal, get_args
 from embeddings.encoder import PRECISIONS, Precision
 
 __all__ = ["QAConfig", "cache_dir", "default_index_dir", "RetrievalMethod", "AnswererName", "UnsupportedPolicy",
-           "RETRIEVAL_METHODS", "DEFAULT_RETRIEVAL", "ANSWERERS", "UNSUPPORTED_POLICIES", "ENV_PREFIX"]
+           "RETRIEVAL_METHODS", "DEFAULT_RETRIEVAL", "ANSWERERS", "UNSUPPORTED_POLICIES", "ENV_PREFIX",
+           "ReaderCites", "READER_CITES"]
 
 #: First-stage retrieval and fusion (qa/retrieval/fusion.py): the product's "hybrid" (the
 #: default, first), and its peers "dense", "bm25" and plain reciprocal rank fusion "rrf".
 RetrievalMethod = Literal["hybrid", "dense", "bm25", "rrf"]
-#: Who writes the answer (qa/answering/): "extractive" (the default, no model), "generative"
-#: (a language model), "reader" (a reading-comprehension model).
+#: Who writes the answer (qa/answering/): "reader" (the default: the extractive answerer's
+#: sentences led by the span the shipped reading-comprehension model finds in them),
+#: "extractive" (no model), "generative" (a language model).
 AnswererName = Literal["extractive", "generative", "reader"]
 #: What happens to a generated claim no retrieved passage supports: drop it or flag it.
 UnsupportedPolicy = Literal["drop", "flag"]
+#: Which sentences the reader's answer cites (qa/answering/reader.py): "extractive" (the
+#: default): the extractive answerer's sentences, the reader's best span inside them as the
+#: lead; "span": the sentence holding the reader's best span anywhere in its windows.
+ReaderCites = Literal["extractive", "span"]
 
 RETRIEVAL_METHODS: tuple[str, ...] = get_args(RetrievalMethod)
 #: The product's retrieval (the default of :attr:`QAConfig.retrieval`).
 DEFAULT_RETRIEVAL = RETRIEVAL_METHODS[0]
 ANSWERERS: tuple[str, ...] = get_args(AnswererName)
 UNSUPPORTED_POLICIES: tuple[str, ...] = get_args(UnsupportedPolicy)
+READER_CITES: tuple[str, ...] = get_args(ReaderCites)
 #: The fields whose values are one of a list, and that list.
 CHOICES: dict[str, tuple[str, ...]] = {"encoder_precision": PRECISIONS, "retrieval": RETRIEVAL_METHODS,
-                                       "answerer": ANSWERERS, "generator_unsupported": UNSUPPORTED_POLICIES}
+                                       "answerer": ANSWERERS, "generator_unsupported": UNSUPPORTED_POLICIES,
+                                       "reader_cites": READER_CITES}
 #: Environment variables that :meth:`QAConfig.from_env` reads: ``QA_`` + the field name in
 #: capitals (``QA_GENERATOR_URL``, ``QA_READER_MODEL``, ``QA_RETRIEVAL`` ...).
 ENV_PREFIX = "QA_"
@@ -115,8 +123,14 @@ class QAConfig:
             <= 5%), and the signal per language is the one that lets fewer questions of
             evaluation/evalsets/unanswerable-vnnews.jsonl through (BENCHMARKS.md). Near-miss
             questions (known people, absent facts) still pass: see relevance.py.
-        answerer: "extractive" (default, grounded, no model), "generative" (needs a model,
-            see ``generator_*``) or "reader" (needs a question-answering model, see ``reader_*``).
+        answerer: "reader" (default: the shipped reader of models/reader, see ``reader_*``;
+            with ``reader_cites="extractive"`` it cites the sentences the extractive answerer
+            picks and leads with the span it finds in them: on the MLQA-vi dev set, same run,
+            the same containment, citation precision and refusals as "extractive" and lead F1
+            0.407 / 0.294 (vi / en) against 0.151 / 0.105, for ~1.4x its latency;
+            BENCHMARKS.md), "extractive" (grounded, no model: quoted sentences, a rule-based
+            lead for who / when / where / how-many questions) or "generative" (needs a model,
+            see ``generator_*``).
         generator_model / generator_url: a transformers model id/path, or the base URL of an
             OpenAI-compatible server (Ollama, vLLM, llama.cpp), for the generative answerer.
         generator_api_key_env: the environment variable holding the server's API key
@@ -141,6 +155,13 @@ class QAConfig:
             ships in models/reader (trained here, see its README.md); or another reader folder,
             or a transformers question-answering model id (in the local cache) or folder,
             SQuAD 2.0-style with a no-answer score, e.g. "deepset/xlm-roberta-base-squad2".
+        reader_cites: which sentences the reader's answer cites. "extractive": the
+            sentences the extractive answerer chooses, with the reader's best span inside them
+            as the bold lead (the rule-based lead when no span there beats the margin), so
+            containment and citation precision are the extractive answerer's and the lead is
+            the model's; it reads only the chosen sentences' neighbourhoods. "span": the
+            sentence holding the best span of the ``reader_windows`` windows (the reader picks
+            the sentence too). Measured side by side in BENCHMARKS.md ("The reader").
         reader_device: torch device of the reader ("cpu"; "cuda", "mps").
         reader_min_margin / reader_min_margin_en: the reader answers a Vietnamese (English)
             question only when its best span's score (start + end logit) beats the no-answer
@@ -196,7 +217,7 @@ class QAConfig:
     max_answer_sentences: int = 2
     min_relevance_vi: float = 0.842
     min_relevance_en: float = 0.768
-    answerer: AnswererName = "extractive"
+    answerer: AnswererName = "reader"
 
     # --- generative answerer: a language model behind an OpenAI-compatible server or in process
     generator_model: str | None = None
@@ -211,6 +232,7 @@ class QAConfig:
 
     # --- reader answerer: a reading-comprehension (SQuAD 2.0-style) model
     reader_model: str | None = None
+    reader_cites: ReaderCites = "extractive"
     reader_device: str = "cpu"
     reader_min_margin: float = -10.0
     reader_min_margin_en: float | None = None

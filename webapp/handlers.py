@@ -64,10 +64,13 @@ class Backends:
     ``typing``: write answers into the chat word by word (see the module docstring)."""
 
     def __init__(self, pipe: Pipeline | None = None, generative: QAConfig | None = None,
-                 config: QAConfig | None = None, reader: QAConfig | None = None, *, typing: bool = True) -> None:
+                 config: QAConfig | None = None, reader: QAConfig | None = None, *, typing: bool = True,
+                 default: str = EXTRACTIVE) -> None:
         self._base = pipe
         self._config = config
         self._configs = {n: c for n, c in ((GENERATIVE, generative), (READER, reader)) if c is not None}
+        #: the backend a question gets when it names none (the app's preselected choice)
+        self.default = default if default in self.names else EXTRACTIVE
         self._pipes: dict[str, Pipeline] = {}
         self._jobs = None
         self.typing = typing
@@ -80,13 +83,15 @@ class Backends:
         ``QA_GENERATOR_URL`` (an OpenAI-compatible base URL, e.g. ``http://localhost:11434/v1``) or
         ``QA_GENERATOR_MODEL`` (the model name there, or a transformers model id/folder) is set,
         and the reader: ``QA_READER_MODEL`` (a question-answering model id or folder) or, unset,
-        the reader that ships in models/reader when it is there.
+        the reader that ships in models/reader when it is there. The preselected backend is
+        ``QA_ANSWERER``'s (default: the reader) when it is configured, else the extractive one.
         ``QA_GENERATOR_API_KEY`` (or ``OPENAI_API_KEY``) is read by the client when the server needs a key."""
         config = QAConfig.from_env(environ)
         generative = config.with_(answerer=GENERATIVE) if config.generator_url or config.generator_model else None
         shipped = (BUNDLED_READER / "reader.json").is_file()
         reader = config.with_(answerer=READER) if config.reader_model or shipped else None
-        return cls(config=config.with_(answerer=EXTRACTIVE), generative=generative, reader=reader)
+        return cls(config=config.with_(answerer=EXTRACTIVE), generative=generative, reader=reader,
+                   default=config.answerer)
 
     @property
     def configs(self) -> dict[str, QAConfig]:
@@ -107,10 +112,12 @@ class Backends:
                     self._base = default_pipeline(self._config, progress=True)
             return self._base
 
-    def get(self, name: str = EXTRACTIVE) -> Pipeline:
-        """The pipeline of backend ``name`` (sharing the base's encoder, index and, when it
-        retrieves the same way, retriever: one lock then guards searches and index changes)."""
+    def get(self, name: str | None = None) -> Pipeline:
+        """The pipeline of backend ``name`` (None: :attr:`default`; sharing the base's encoder,
+        index and, when it retrieves the same way, retriever: one lock then guards searches and
+        index changes)."""
         base = self.base()
+        name = self.default if name is None else name
         if name not in self._configs:
             return base
         with self._lock:
@@ -241,7 +248,7 @@ def _typed(answer: Answer, shown: str, enabled: bool) -> Iterator[Answer]:
 
 
 def respond(message_text: str, history: list[dict] | None = None, language: str = "auto",
-            top_k: int | None = None, backend: str = EXTRACTIVE, sources: Sequence[str] | None = None,
+            top_k: int | None = None, backend: str | None = None, sources: Sequence[str] | None = None,
             date_from: str = "", date_to: str = "", *, backends: Backends) -> Iterator[tuple[list[dict], str]]:
     """Chat handler: yields (chat messages, sources panel HTML) as the answer grows.
 
@@ -296,7 +303,7 @@ def respond(message_text: str, history: list[dict] | None = None, language: str 
 
 
 def regenerate(history: list[dict] | None, index: int | None = None, language: str = "auto",
-               top_k: int | None = None, backend: str = EXTRACTIVE, sources: Sequence[str] | None = None,
+               top_k: int | None = None, backend: str | None = None, sources: Sequence[str] | None = None,
                date_from: str = "", date_to: str = "", *, backends: Backends) -> Iterator[tuple[list[dict], str]]:
     """Ask the question of turn ``index`` (a message index; default the last question) again,
     with the settings as they are now: the answer and everything after it are replaced."""
@@ -334,7 +341,7 @@ def ask_json(question: str, language: str = "auto", top_k: int = 5, sources: Seq
     except ValueError as exc:
         return {"error": message("bad_date", detail=str(exc))}
     try:
-        pipe = backends.get(EXTRACTIVE)
+        pipe = backends.get()
         answer = pipe.ask(question.strip(), top_k=_top_k(top_k),
                           language=language if language in ("vi", "en") else None, filters=filters)
     except QuestionError as exc:

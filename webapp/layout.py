@@ -23,7 +23,6 @@ from qa import QAConfig
 
 from .documents import cancel_upload, document_choices, documents_html, remove, source_choices, upload
 from .handlers import (
-    EXTRACTIVE,
     MAX_QUESTION_CHARS,
     MAX_TOP_K,
     Backends,
@@ -131,7 +130,7 @@ def build_app(backends: Backends | None = None) -> gr.Blocks:
                             top_k = gr.Slider(1, MAX_TOP_K, value=QAConfig().top_k, step=1, label=T["top_k"],
                                               elem_id="top-k")
                             backend = gr.Radio([(T[f"backend_{n}"], n) for n in be.names],
-                                               value=EXTRACTIVE, label=T["backend"], visible=len(be.names) > 1)
+                                               value=be.default, label=T["backend"], visible=len(be.names) > 1)
                             if GENERATIVE_HELP and len(be.names) == 1:
                                 gr.Markdown(T["space_help"], elem_id="space-help")
                         with gr.Accordion(T["filters"], open=False, elem_id="filters"):
@@ -164,7 +163,7 @@ def build_app(backends: Backends | None = None) -> gr.Blocks:
 
         settings = [language, top_k, backend, only, date_from, date_to]
 
-        def _respond(msg: str, hist: list[dict], lang: str = "auto", k: int = 5, back: str = EXTRACTIVE,
+        def _respond(msg: str, hist: list[dict], lang: str = "auto", k: int = 5, back: str | None = None,
                      srcs: list[str] | None = None, d_from: str = "", d_to: str = "",
                      ) -> Iterator[tuple[list[dict], str, str]]:
             for chat, panel in respond(msg, hist, lang, k, back, srcs, d_from, d_to, backends=be):

@@ -39,7 +39,7 @@ T = {
     "backend": _bi("Cách trả lời", "Answering backend"),
     "backend_extractive": _bi("Trích câu (không cần mô hình)", "Extractive (no model)"),
     "backend_generative": _bi("Mô hình sinh", "Generative model"),
-    "backend_reader": _bi("Mô hình đọc hiểu (trích cụm từ)", "Reading-comprehension model (answer span)"),
+    "backend_reader": _bi("Mô hình đọc hiểu (câu trích + câu trả lời ngắn)", "Reading model (quoted sentences + short answer)"),
     "sources": _bi("Các đoạn đã truy xuất", "Retrieved passages"),
     "sources_empty": _bi("Chưa có câu hỏi nào.", "No question yet."),
     "cited": _bi("được trích", "cited"),

@@ -1,6 +1,6 @@
 """Questions a user would ask about the bundled articles, answered by each answerer.
 
-    python -m evaluation.studies.bundled_questions [--answerers extractive,reader] [--out DIR]
+    python -m evaluation.studies.bundled_questions [--answerers extractive,reader,reader-span] [--out DIR]
 
 The 40 answerable questions of ``evaluation/evalsets/answerable-bundled.jsonl`` (who, when,
 where, how long, how many, which organisation; each in Vietnamese, English, and for 10 of them
@@ -25,6 +25,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..answerers import EVAL_ANSWERERS
 from ..datasets import ANSWERABLE_BUNDLED, UNANSWERABLE_SETS, load_unanswerable
 from ..metrics import contains_answer
 
@@ -79,7 +80,9 @@ def compare(base: object, answerers: Sequence[str]) -> dict:
     answerable = load_answerable()
     results = {}
     for name in answerers:
-        pipe = Pipeline(base.config.with_(answerer=name), encoder=base.encoder, index=base.index)
+        if name not in EVAL_ANSWERERS:
+            raise ValueError(f"unknown answerer {name!r} (one of {', '.join(EVAL_ANSWERERS)})")
+        pipe = Pipeline(base.config.with_(**EVAL_ANSWERERS[name]), encoder=base.encoder, index=base.index)
         res = ask_all(pipe, answerable, unanswerable)
         results[name] = {"summary": summary(res), **res}
     return results
@@ -108,7 +111,8 @@ def summary(res: dict) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m evaluation.studies.bundled_questions",
                                  description=__doc__.split("\n\n")[0])
-    ap.add_argument("--answerers", default="extractive,reader", help="comma-separated (%(default)s)")
+    ap.add_argument("--answerers", default="extractive,reader,reader-span",
+                    help="comma-separated, from evaluation.answerers.EVAL_ANSWERERS (%(default)s)")
     ap.add_argument("--out", type=Path, default=Path("bench-results") / "bundled-questions")
     args = ap.parse_args(argv)
     from corpus import load_bundled

@@ -25,7 +25,19 @@ score minus its window's no-answer score. The answerer refuses (``found=False``,
 "not found" sentence) when no margin exceeds ``min_margin``; otherwise the answer is the span
 with the best ``margin + sentence_weight * (extractive score of its sentence)``.
 
-The answer is the span in bold, then the sentence that contains its start, cited [1]
+Which sentences are cited (``cites``, ``QAConfig.reader_cites``):
+
+* ``"extractive"`` (the default): the extractive answerer chooses the sentences (its best one,
+  and the runner-up of the same passage) and the reader reads only their neighbourhoods, its
+  span restricted to the chosen sentences (``focus`` of :meth:`ReaderAnswerer.spans`). The
+  span leads when its margin beats ``min_margin``; otherwise the rule-based lead of the
+  extractive answerer does. The relevance gate alone refuses. So containment and citation
+  precision are the extractive answerer's, and the bold lead is the model's: on the dev set
+  this keeps the extractive answerer's sentence choice (better than the reader's own, which
+  a zero-shot model gets wrong more often) and the reader's span (BENCHMARKS.md, "The reader").
+* ``"span"``: the sentence that contains the best span of all windows, as below.
+
+With ``"span"``, the answer is the span in bold, then the sentence that contains its start, cited [1]
 (:func:`~qa.answering.extractive.compose`); the span is widened to whole words and cut at the
 end of its sentence, so it is always a substring of the cited sentence. English questions get
 the English frame, and the lead's numbers, dates and units in English
@@ -50,6 +62,7 @@ from .base import Answerer
 from .english_lead import english_lead
 from .extractive import ExtractiveAnswerer, ScoredSentence, compose
 from .local_model import LocalModel
+from .question_type import answer_span, answer_type
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -181,7 +194,7 @@ class ReaderAnswerer(LocalModel, Answerer):
     def __init__(self, model: str, device: str | None = "cpu", min_margin: float | dict[str, float] = 0.0,
                  max_answer_tokens: int = 30, *, extractive: ExtractiveAnswerer | None = None, windows: int = 0,
                  context_sentences: int = 1, sentence_weight: float = 0.0, quantize: bool = False,
-                 aliases: AliasTable | None = None):
+                 aliases: AliasTable | None = None, cites: str = "extractive"):
         if not model:
             raise ValueError("the reader needs a question-answering model id or folder")
         if max_answer_tokens < 1:
@@ -197,6 +210,11 @@ class ReaderAnswerer(LocalModel, Answerer):
         self.sentence_weight = float(sentence_weight)
         self.quantize = bool(quantize)
         self.aliases = aliases
+        if cites not in ("extractive", "span"):
+            raise ValueError(f"cites must be 'extractive' or 'span', not {cites!r}")
+        #: "extractive": cite the extractive answerer's sentences, lead with the span in them;
+        #: "span": cite the sentence of the best span anywhere (needs no extractive answerer)
+        self.cites = cites
         self.encoder = getattr(extractive, "encoder", None)
         self._quantized = False
 
@@ -211,7 +229,7 @@ class ReaderAnswerer(LocalModel, Answerer):
                    max_answer_tokens=config.reader_max_answer_tokens, extractive=extractive,
                    windows=config.reader_windows, context_sentences=config.reader_context_sentences,
                    sentence_weight=config.reader_sentence_weight, quantize=config.reader_quantize,
-                   aliases=aliases)
+                   aliases=aliases, cites=config.reader_cites)
 
     @property
     def own_format(self) -> bool:
@@ -252,9 +270,11 @@ class ReaderAnswerer(LocalModel, Answerer):
         if not getattr(tokenizer, "is_fast", False):
             raise RuntimeError(f"reader model {self.model_id!r} needs a fast tokenizer (character offsets)")
 
-    def spans(self, question: str, passages: list[Passage]) -> list[tuple[Passage, int, int, Span]]:
+    def spans(self, question: str, passages: list[Passage],
+              focus: list[list[tuple[int, int]]] | None = None) -> list[tuple[Passage, int, int, Span]]:
         """The best span of every window of every passage: (passage, char start, char end, span),
-        characters in the passage's text."""
+        characters in the passage's text. ``focus``: per passage, the character ranges of its
+        text the span must lie in (the rest is read as context only)."""
         import torch
 
         tok, model = self._load()
@@ -280,6 +300,9 @@ class ReaderAnswerer(LocalModel, Answerer):
         found = []
         for w in range(len(owner)):
             context = np.array([sid == 1 for sid in enc.sequence_ids(w)])
+            if focus is not None:
+                ranges = focus[owner[w]]
+                context &= np.array([any(lo <= a and b <= hi for lo, hi in ranges) for a, b in offsets[w]])
             ids = enc["input_ids"][w].tolist()  # the null answer is the [CLS] / <s> token, wherever padding put it
             cls_index = ids.index(tok.cls_token_id) if tok.cls_token_id in ids else 0
             span = best_span(starts[w], ends[w], context, self.max_answer_tokens, cls_index)
@@ -308,8 +331,23 @@ class ReaderAnswerer(LocalModel, Answerer):
         out.sort(key=lambda c: -c[2].margin)
         return out
 
+    def lead_in(self, query: Query, chosen: list[ScoredSentence]) -> tuple[str, Span] | None:
+        """The reader's best span inside the ``chosen`` sentences (read with
+        ``context_sentences`` sentences either side) and its span, or None when none is found."""
+        windows = sentence_windows(chosen, len(chosen), self.context_sentences)
+        focus = [[(s.start - w.start, s.end - w.start) for s in chosen
+                  if s.passage.id == w.id and w.start <= s.start and s.end <= w.end] for w in windows]
+        best: tuple[str, Span] | None = None
+        for w, a, b, span in self.spans(query.text, windows, focus):
+            found = self._sentence(w, a, b, span)
+            if found is not None and (best is None or span.margin > best[1].margin):
+                best = (found[1], span)
+        return best
+
     def run(self, query: Query, passages: list[Passage]) -> Answer:
         """Answer ``query`` from ``passages`` (already retrieved and judged relevant)."""
+        if self.cites == "extractive" and self.extractive is not None:
+            return self._run_cited(query, passages)
         cands = self.candidates(query, passages)
         best = cands[0][2].margin if cands else None
         threshold = self.min_margin.get(query.language, self.min_margin["vi"])
@@ -320,6 +358,24 @@ class ReaderAnswerer(LocalModel, Answerer):
         shown = english_lead(lead, self.aliases) if query.language == "en" else lead
         return compose(query.text, query.language, [sentence], passages, answerer=self.name, lead=shown,
                        lead_source=lead, confidence=best)
+
+    def _run_cited(self, query: Query, passages: list[Passage]) -> Answer:
+        """``cites="extractive"``: the extractive answerer's sentences, the reader's span in
+        them as the lead when its margin beats ``min_margin`` (else the rule-based lead)."""
+        ex = self.extractive
+        chosen = ex.select(ex.score_sentences(query, passages))
+        if not chosen:
+            return compose(query.text, query.language, [], passages, answerer=self.name)
+        found = self.lead_in(query, chosen)
+        threshold = self.min_margin.get(query.language, self.min_margin["vi"])
+        margin = found[1].margin if found else None
+        if found is not None and found[1].margin > threshold:
+            lead = found[0]
+            shown = english_lead(lead, self.aliases) if query.language == "en" else lead
+        else:
+            lead = shown = answer_span(answer_type(query.text), chosen[0].text, query.text)
+        return compose(query.text, query.language, chosen, passages, answerer=self.name, lead=shown,
+                       lead_source=lead, confidence=margin)
 
     @staticmethod
     def _sentence(p: Passage, a: int, b: int, span: Span) -> tuple[ScoredSentence, str] | None:

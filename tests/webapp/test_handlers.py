@@ -92,6 +92,8 @@ def test_generative_backend_is_configured_from_the_environment():
     # the reader that ships in models/reader is offered with no setting at all
     be = handlers.Backends.from_env({})
     assert be.names == ["extractive", "reader"] and be.configs["reader"].reader_model is None
+    assert be.default == "reader"  # the default answerer is preselected, the extractive one a choice
+    assert handlers.Backends.from_env({"QA_ANSWERER": "extractive"}).default == "extractive"
     be = handlers.Backends.from_env({"QA_GENERATOR_URL": "http://localhost:11434/v1", "QA_GENERATOR_MODEL": "qwen2.5:3b"})
     assert be.names == ["extractive", "generative", "reader"]
     cfg = be.configs["generative"]

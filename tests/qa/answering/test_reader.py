@@ -109,8 +109,9 @@ def test_best_span_null_score_wins_when_it_should():
 
 @pytest.fixture(scope="module")
 def answering_pipe(tiny_reader_dir, bundled_pipeline):
-    """The reader over the bundled index, answering whatever its best span's margin."""
-    return _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=ALWAYS)
+    """The reader over the bundled index, answering whatever its best span's margin, citing the
+    sentence of its own best span."""
+    return _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=ALWAYS, reader_cites="span")
 
 
 @pytest.mark.parametrize("question,language", QUESTIONS)
@@ -169,11 +170,49 @@ def test_long_passage_is_read_in_overlapping_windows(tiny_reader_dir, bundled_do
 
 
 def test_margin_threshold_refuses_in_the_question_language(tiny_reader_dir, bundled_pipeline):
-    pipe = _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=NEVER)
+    pipe = _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=NEVER, reader_cites="span")
     for question, language in (QUESTIONS[0], QUESTIONS[2]):
         answer = pipe.ask(question)
         assert not answer.found and answer.citations == [] and answer.text == NOT_FOUND[language]
         assert answer.answerer == "reader" and answer.passages  # it read them and refused
+
+
+@pytest.mark.parametrize("question,language", QUESTIONS)
+def test_cited_reader_cites_the_extractive_sentences_and_leads_with_a_span_in_them(
+        tiny_reader_dir, bundled_pipeline, question, language):
+    extractive = Pipeline(bundled_pipeline.config.with_(answerer="extractive"), encoder=bundled_pipeline.encoder,
+                          index=bundled_pipeline.index).ask(question)
+    answer = _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=ALWAYS).ask(question)
+    assert answer.answerer == "reader" and answer.found and extractive.found
+    assert [(c.doc_id, c.start, c.end) for c in answer.citations] == \
+        [(c.doc_id, c.start, c.end) for c in extractive.citations]  # the extractive answerer's sentences
+    assert answer.lead_source and any(answer.lead_source in c.sentence for c in answer.citations)
+    assert answer.text.startswith(f"**{answer.lead}** – ")
+    assert isinstance(answer.confidence, float)  # the span's margin
+    for c in answer.citations:  # quoted as the extractive answer quotes them
+        body = c.sentence.rstrip(".!?…")
+        assert body[:40] in answer.text and body[:40] in extractive.text
+
+
+def test_cited_reader_under_its_margin_is_the_extractive_answer(tiny_reader_dir, bundled_pipeline):
+    extractive = Pipeline(bundled_pipeline.config.with_(answerer="extractive"), encoder=bundled_pipeline.encoder,
+                          index=bundled_pipeline.index)
+    pipe = _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=NEVER)
+    for question, _ in QUESTIONS:
+        a, e = pipe.ask(question), extractive.ask(question)
+        assert a.found and a.text == e.text and a.lead == e.lead and a.answerer == "reader"
+
+
+def test_focus_keeps_spans_inside_the_chosen_sentence(tiny_reader_dir, bundled_pipeline):
+    reader = ReaderAnswerer(str(tiny_reader_dir), max_answer_tokens=8)
+    passages = bundled_pipeline.retrieve(QUESTIONS[1][0])
+    p = next(x for x in passages if len(x.sentences) >= 3)
+    s, e = p.sentences[1]
+    focus = [[(s - p.start, e - p.start)]]
+    spans = reader.spans(QUESTIONS[1][0], [p], focus)
+    assert spans
+    for _, a, b, _ in spans:
+        assert s - p.start <= a < b <= e - p.start, (a, b, s - p.start, e - p.start)
 
 
 def test_missing_model_is_a_clear_error(tmp_path, bundled_pipeline):
@@ -231,9 +270,10 @@ def test_eval_harness_evaluates_the_reader(tiny_reader_dir, encoder, tmp_path, c
     common = ["--data", str(data), "--methods", "dense", "--no-unanswerable", "--quiet", "--out", str(out)]
     assert main([*common, "--reader-model", str(tmp_path / "nope")]) == 2
     assert "reader model folder" in capsys.readouterr().err
-    assert main([*common, "--reader-model", str(tiny_reader_dir), "--reader-min-margin", str(ALWAYS)]) == 0
+    assert main([*common, "--reader-model", str(tiny_reader_dir), "--reader-min-margin", str(ALWAYS),
+                 "--reader-cites", "span"]) == 0
     res = json.loads((out / "eval.json").read_text(encoding="utf-8"))
-    assert res["meta"]["config"]["answerer"] == "reader"
+    assert res["meta"]["config"]["answerer"] == "reader" and res["meta"]["config"]["reader_cites"] == "span"
     assert res["meta"]["config"]["reader_model"] == str(tiny_reader_dir)
     for row in res["results"]:
         assert row["answered"] == 1.0 and row["citations"] == row["n"]  # one cited span per question

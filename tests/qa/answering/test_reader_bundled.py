@@ -20,8 +20,12 @@ from qa import Pipeline
 from qa.answering.reader_weights import BUNDLED_READER, ReaderWeightsError, read_meta
 
 #: floors, a little under the shipped weights' measurement (BENCHMARKS.md, "Bundled questions":
-#: lead right 0.53 vi, 0.33 en, 0.20 without tone marks; extractive 0.17, 0.10, 0.20)
-LEAD_FLOOR = {"vi": 0.45, "en": 0.25, "vi-notone": 0.1}
+#: lead right, vi / en / without tone marks: the reader citing the extractive answerer's
+#: sentences 0.42 / 0.40 / 0.20, citing its own span's sentence 0.53 / 0.33 / 0.20; extractive
+#: 0.17 / 0.10 / 0.20)
+LEAD_FLOOR = {"reader": {"vi": 0.35, "en": 0.33, "vi-notone": 0.1},
+              "reader-span": {"vi": 0.45, "en": 0.25, "vi-notone": 0.1}}
+READERS = list(LEAD_FLOOR)
 #: measured 0.04 (3 of 80), as the extractive answerer: at the calibrated margin the reader
 #: leaves refusing to the relevance gate (issue 12's target, <= 35% false, is not met)
 NEAR_MISS_REFUSED_FLOOR = 0.02
@@ -29,7 +33,7 @@ NEAR_MISS_REFUSED_FLOOR = 0.02
 
 @pytest.fixture(scope="module")
 def results(bundled_pipeline):
-    return compare(bundled_pipeline, ["extractive", "reader"])
+    return compare(bundled_pipeline, ["extractive", *READERS])
 
 
 def test_the_shipped_reader_is_intact_and_documented():
@@ -41,32 +45,45 @@ def test_the_shipped_reader_is_intact_and_documented():
 
 
 @pytest.mark.parametrize("form", ["vi", "en", "vi-notone"])
-def test_the_reader_leads_with_the_right_span_more_often_than_the_extractive_answerer(results, form):
-    reader, extractive = results["reader"]["summary"][form], results["extractive"]["summary"][form]
-    assert reader["lead"] >= LEAD_FLOOR[form], reader
+@pytest.mark.parametrize("name", READERS)
+def test_the_reader_leads_with_the_right_span_more_often_than_the_extractive_answerer(results, name, form):
+    reader, extractive = results[name]["summary"][form], results["extractive"]["summary"][form]
+    assert reader["lead"] >= LEAD_FLOOR[name][form], reader
     if form == "vi-notone":  # 10 questions; the reader reads tone-less text no better (yet)
         assert reader["lead"] >= extractive["lead"], (reader, extractive)
     else:
         assert reader["lead"] > extractive["lead"] + 0.1, (reader, extractive)
 
 
-def test_every_lead_comes_from_its_cited_sentence(results):
-    answered = [r for r in results["reader"]["answerable"] if r["found"]]
+@pytest.mark.parametrize("name", READERS)
+def test_every_lead_comes_from_its_cited_sentence(results, name):
+    answered = [r for r in results[name]["answerable"] if r["found"]]
     assert len(answered) >= 80
     for r in answered:
         assert r["lead_source"] and any(r["lead_source"] in s for s in r["cited"]), r
 
 
-def test_near_misses_about_the_articles_people_are_refused(results):
-    s = results["reader"]["summary"]
+def test_the_default_reader_cites_what_the_extractive_answerer_cites(results):
+    """reader_cites="extractive": the same sentences for every question, so the same containment."""
+    pairs = list(zip(results["extractive"]["answerable"], results["reader"]["answerable"]))
+    assert pairs and all(e["question"] == r["question"] for e, r in pairs)
+    assert all(e["cited"] == r["cited"] and e["contained"] == r["contained"] for e, r in pairs)
+    # and its lead differs from the rule-based one where the model found a span
+    assert sum(e["lead_source"] != r["lead_source"] for e, r in pairs) >= len(pairs) // 3
+
+
+@pytest.mark.parametrize("name", READERS)
+def test_near_misses_about_the_articles_people_are_refused(results, name):
+    s = results[name]["summary"]
     assert s["near-miss"]["refused"] >= NEAR_MISS_REFUSED_FLOOR, s["near-miss"]
     assert s["near-miss"]["refused"] >= results["extractive"]["summary"]["near-miss"]["refused"] - 0.05
     assert s["absent"]["refused"] >= results["extractive"]["summary"]["absent"]["refused"] - 0.1
 
 
-def test_english_leads_read_as_english(results):
-    s = results["reader"]["summary"]["en"]
-    assert s["lead_in_english"] is not None and s["lead_in_english"] >= 0.7, s  # measured 0.78
+@pytest.mark.parametrize("name", READERS)
+def test_english_leads_read_as_english(results, name):
+    s = results[name]["summary"]["en"]
+    assert s["lead_in_english"] is not None and s["lead_in_english"] >= 0.65, s  # measured 0.70 / 0.78
 
 
 def test_damaged_shipped_weights_name_the_file_and_the_extractive_answerer_still_works(tmp_path, bundled_pipeline,
@@ -99,3 +116,30 @@ def test_cli_answerer_reader_uses_the_shipped_reader(bundled_pipeline, encoder, 
     d = json.loads(capsys.readouterr().out)
     assert rc == 0 and d["answerer"] == "reader" and d["found"] and d["citations"]
     assert "Konashenkov" in d["lead"]  # the issue's example: the extractive lead was "Ash Carter"
+
+
+def test_the_default_answerer_is_the_shipped_reader_citing_the_extractive_sentences(bundled_pipeline, encoder,
+                                                                                     tmp_path, capsys, monkeypatch):
+    """QAConfig() answers with the reader (ask(), the CLI and the app use it) and cites what the
+    extractive answerer cites; the issue's example gets the right person in bold."""
+    import json
+
+    import qa.pipeline
+    from qa import QAConfig
+    from qa.cli import main
+
+    question = "Who is the spokesman of the Russian Defence Ministry?"
+    assert (QAConfig().answerer, QAConfig().reader_cites) == ("reader", "extractive")
+    default = Pipeline(QAConfig(index_dir=bundled_pipeline.config.index_dir), encoder=encoder,
+                       index=bundled_pipeline.index)
+    plain = Pipeline(bundled_pipeline.config.with_(answerer="extractive"), encoder=encoder,
+                     index=bundled_pipeline.index)
+    a, e = default.ask(question), plain.ask(question)
+    assert a.answerer == "reader" and "Konashenkov" in a.lead and e.lead != a.lead
+    assert [c.sentence for c in a.citations] == [c.sentence for c in e.citations]
+    monkeypatch.setattr(qa.pipeline, "load_encoder", lambda *a, **kw: encoder)
+    index = tmp_path / "index"
+    shutil.copytree(bundled_pipeline.index.path, index)
+    assert main(["ask", "--index", str(index), "--json", question]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["answerer"] == "reader" and "Konashenkov" in d["lead"]
