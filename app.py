@@ -4,10 +4,11 @@
 
 The page is :mod:`webapp` (handlers, layout, rendering). The index of the bundled articles is
 built on the first start (about a minute on 2 cores) in ``QA_CACHE_DIR`` and loaded afterwards.
-The environment configures the backends (:meth:`webapp.handlers.Backends.from_env`): a generative
-one when ``QA_GENERATOR_URL`` (an OpenAI-compatible server) or ``QA_GENERATOR_MODEL`` (a
-transformers model id or folder) is set, a reading-comprehension one when ``QA_READER_MODEL`` is;
-see the README's section on the Space.
+The environment configures the backends (:meth:`webapp.handlers.Backends.from_env`): the shipped
+reader of models/reader (preselected; ``QA_READER_MODEL`` names another) and the extractive
+answerer, and a generative one when ``QA_GENERATOR_URL`` (an OpenAI-compatible server) or
+``QA_GENERATOR_MODEL`` (a transformers model id or folder) is set; ``QA_ANSWERER`` preselects
+another; see the README's section on the Space.
 """
 
 from __future__ import annotations

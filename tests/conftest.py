@@ -74,12 +74,14 @@ def encoder(e5_model_dir):
 
 @pytest.fixture(scope="session")
 def bundled_pipeline(encoder, tmp_path_factory):
-    """A pipeline whose on-disk index holds the bundled articles."""
+    """A pipeline whose on-disk index holds the bundled articles, answering with the extractive
+    answerer (the tests of retrieval, of the extractive and generative answerers and of the app
+    build on it; the default answerer, the reader, is tested on it with ``config.with_``)."""
     from corpus import load_bundled
     from qa import Pipeline, QAConfig
 
     index_dir = tmp_path_factory.mktemp("bundled-index")
-    pipe = Pipeline(QAConfig(index_dir=index_dir), encoder=encoder)
+    pipe = Pipeline(QAConfig(index_dir=index_dir, answerer="extractive"), encoder=encoder)
     pipe.add_documents(load_bundled())
     return pipe
 

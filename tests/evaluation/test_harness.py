@@ -302,7 +302,7 @@ def test_run_eval_end_to_end(tmp_path, monkeypatch, encoder):
 
     jpath, mpath = write_results(res, tmp_path / "out")
     assert json.loads(jpath.read_text(encoding="utf-8"))["results"][0]["method"] == "dense"
-    assert "| dense | extractive | vi | 3 |" in mpath.read_text(encoding="utf-8")
+    assert "| dense | reader | vi | 3 |" in mpath.read_text(encoding="utf-8")  # the default answerer
 
     # Batched query preparation matches Pipeline.query.
     from evaluation.harness import prepare_queries
