@@ -36,7 +36,7 @@ def injected(bundled_pipeline, encoder, tmp_path_factory):
     before = {q: bundled_pipeline.ask(q) for q in QUESTIONS}
     copy = tmp_path_factory.mktemp("injection") / "index"
     shutil.copytree(bundled_pipeline.index.path, copy)
-    pipe = Pipeline(QAConfig(index_dir=copy), encoder=encoder)
+    pipe = Pipeline(QAConfig(index_dir=copy, answerer=bundled_pipeline.config.answerer), encoder=encoder)
     cleaned = clean_article(ARTICLE)
     doc = Document.create(cleaned.title, cleaned.text)
     assert all(line in doc.text for line in INJECTIONS)  # stored verbatim, as data

@@ -54,7 +54,9 @@ def milvus_pipeline(encoder, tmp_path_factory, bundled_pipeline):
     assert copy_store(bundled_pipeline.index, pipe.index) == len(bundled_pipeline.index) - report.passages
     pipe.index.close()
     # a fresh pipeline over the same file: everything it answers from was read back from Milvus
-    return Pipeline(QAConfig(vector_store_uri=uri, vector_store_collection="bundled"), encoder=encoder)
+    # the answerer of bundled_pipeline (the FAISS side), so that only the store differs
+    return Pipeline(QAConfig(vector_store_uri=uri, vector_store_collection="bundled",
+                             answerer=bundled_pipeline.config.answerer), encoder=encoder)
 
 
 def cited(answer):
