@@ -127,8 +127,8 @@ class QAConfig:
             with ``reader_cites="extractive"`` it cites the sentences the extractive answerer
             picks and leads with the span it finds in them: on the MLQA-vi dev set, same run,
             the same containment, citation precision and refusals as "extractive" and lead F1
-            0.407 / 0.294 (vi / en) against 0.151 / 0.105, for ~1.4x its latency;
-            BENCHMARKS.md), "extractive" (grounded, no model: quoted sentences, a rule-based
+            0.406 / 0.296 (vi / en) against 0.151 / 0.105, for ~3x its latency (p50 238 ms
+            at 10,000 passages on 2 cores; BENCHMARKS.md), "extractive" (grounded, no model: quoted sentences, a rule-based
             lead for who / when / where / how-many questions) or "generative" (needs a model,
             see ``generator_*``).
         generator_model / generator_url: a transformers model id/path, or the base URL of an
