@@ -22,9 +22,11 @@ class FoldRouter:
     ``folds``: a folder with ``fold0`` … ``fold4`` reader folders (``python -m training.dev_stage
     kfold``); ``margins``: per fold, a refusal margin for both languages, or per language
     ``{"gate": relevance threshold, "margin": reader margin}`` (calibrated on the other folds,
-    :mod:`evaluation.studies.reader_calibration`); else the configured ones."""
+    :mod:`evaluation.studies.reader_calibration`); else the configured ones. ``settings``: other
+    QAConfig overrides for every fold's pipeline (e.g. ``reader_cites``)."""
 
-    def __init__(self, base: Pipeline, folds: Path, margins: dict[int, float | dict] | None = None):
+    def __init__(self, base: Pipeline, folds: Path, margins: dict[int, float | dict] | None = None,
+                 settings: dict | None = None):
         from qa.pipeline import Pipeline
 
         missing = [k for k in range(DEV_FOLDS) if not (Path(folds) / f"fold{k}").is_dir()]
@@ -33,7 +35,8 @@ class FoldRouter:
                                     f"fold{DEV_FOLDS - 1}, see python -m training.dev_stage kfold)")
         self.pipes = {}
         for k in range(DEV_FOLDS):
-            cfg = base.config.with_(answerer="reader", reader_model=str(Path(folds) / f"fold{k}"))
+            cfg = base.config.with_(**{**(settings or {}), "answerer": "reader",
+                                       "reader_model": str(Path(folds) / f"fold{k}")})
             m = (margins or {}).get(k)
             if isinstance(m, dict):
                 cfg = cfg.with_(min_relevance_vi=m["vi"]["gate"], min_relevance_en=m["en"]["gate"],
@@ -67,9 +70,7 @@ def answerer_pipeline(pipe: Pipeline, answerer: str, *, reader_folds: Path | Non
         raise ValueError(f"unknown answerer {answerer!r} (one of {', '.join(EVAL_ANSWERERS)})")
     settings = EVAL_ANSWERERS[answerer]
     if settings["answerer"] == "reader" and reader_folds is not None:
-        base = pipe if len(settings) == 1 else Pipeline(pipe.config.with_(**settings), encoder=pipe.encoder,
-                                                        index=pipe.index)
-        return FoldRouter(base, reader_folds, reader_margins)
+        return FoldRouter(pipe, reader_folds, reader_margins, settings)
     if answerer == pipe.config.answerer:
         return pipe
     return Pipeline(pipe.config.with_(**settings), encoder=pipe.encoder, index=pipe.index)

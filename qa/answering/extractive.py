@@ -141,10 +141,16 @@ class ExtractiveAnswerer(Answerer):
                 chosen.append(s)
         return chosen
 
-    def run(self, query: Query, passages: list[Passage]) -> Answer:
-        """Answer ``query`` from ``passages`` (already retrieved and judged relevant)."""
+    def choose(self, query: Query, passages: list[Passage]) -> tuple[list[ScoredSentence], str | None]:
+        """The sentences to cite (:meth:`select`) and the rule-based short answer in the first
+        (:func:`~qa.answering.question_type.answer_span`; None when there is none)."""
         chosen = self.select(self.score_sentences(query, passages))
         lead = answer_span(answer_type(query.text), chosen[0].text, query.text) if chosen else None
+        return chosen, lead
+
+    def run(self, query: Query, passages: list[Passage]) -> Answer:
+        """Answer ``query`` from ``passages`` (already retrieved and judged relevant)."""
+        chosen, lead = self.choose(query, passages)
         return compose(query.text, query.language, chosen, passages, answerer=self.name, lead=lead)
 
 

@@ -55,14 +55,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import QAConfig
+from ..config import READER_CITES, QAConfig
 from ..retrieval.base import Query
 from ..types import Answer, Passage
 from .base import Answerer
 from .english_lead import english_lead
 from .extractive import ExtractiveAnswerer, ScoredSentence, compose
 from .local_model import LocalModel
-from .question_type import answer_span, answer_type
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -210,8 +209,8 @@ class ReaderAnswerer(LocalModel, Answerer):
         self.sentence_weight = float(sentence_weight)
         self.quantize = bool(quantize)
         self.aliases = aliases
-        if cites not in ("extractive", "span"):
-            raise ValueError(f"cites must be 'extractive' or 'span', not {cites!r}")
+        if cites not in READER_CITES:
+            raise ValueError(f"cites must be one of {', '.join(READER_CITES)}, not {cites!r}")
         #: "extractive": cite the extractive answerer's sentences, lead with the span in them;
         #: "span": cite the sentence of the best span anywhere (needs no extractive answerer)
         self.cites = cites
@@ -350,7 +349,7 @@ class ReaderAnswerer(LocalModel, Answerer):
             return self._run_cited(query, passages)
         cands = self.candidates(query, passages)
         best = cands[0][2].margin if cands else None
-        threshold = self.min_margin.get(query.language, self.min_margin["vi"])
+        threshold = self._threshold(query.language)
         if best is None or best <= threshold:
             return compose(query.text, query.language, [], passages, answerer=self.name, confidence=best)
         sentence, lead, span, _ = max((c for c in cands if c[2].margin > threshold),
@@ -362,20 +361,21 @@ class ReaderAnswerer(LocalModel, Answerer):
     def _run_cited(self, query: Query, passages: list[Passage]) -> Answer:
         """``cites="extractive"``: the extractive answerer's sentences, the reader's span in
         them as the lead when its margin beats ``min_margin`` (else the rule-based lead)."""
-        ex = self.extractive
-        chosen = ex.select(ex.score_sentences(query, passages))
+        chosen, lead = self.extractive.choose(query, passages)
         if not chosen:
             return compose(query.text, query.language, [], passages, answerer=self.name)
         found = self.lead_in(query, chosen)
-        threshold = self.min_margin.get(query.language, self.min_margin["vi"])
         margin = found[1].margin if found else None
-        if found is not None and found[1].margin > threshold:
+        shown = lead
+        if margin is not None and margin > self._threshold(query.language):
             lead = found[0]
             shown = english_lead(lead, self.aliases) if query.language == "en" else lead
-        else:
-            lead = shown = answer_span(answer_type(query.text), chosen[0].text, query.text)
         return compose(query.text, query.language, chosen, passages, answerer=self.name, lead=shown,
                        lead_source=lead, confidence=margin)
+
+    def _threshold(self, language: str) -> float:
+        """The refusal (or, citing the extractive sentences, leading) margin of ``language``."""
+        return self.min_margin.get(language, self.min_margin["vi"])
 
     @staticmethod
     def _sentence(p: Passage, a: int, b: int, span: Span) -> tuple[ScoredSentence, str] | None:
