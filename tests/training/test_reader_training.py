@@ -161,6 +161,19 @@ def test_training_steps_checkpoints_and_resume_give_the_same_weights(tmp_path, t
         train(_recipe(tiny_base, tiny_data, seed=99), tmp_path / "b", resume=True, max_steps=1, log=lambda *_: None)
 
 
+def test_skip_batches_continues_the_first_epoch_where_the_init_model_stopped():
+    from training.reader import Recipe, batches_for_epoch, schedule
+    from training.reader_data import Feature
+
+    feats = [Feature(input_ids=[0] * (8 + i % 5), token_type_ids=None, start=0, end=0, example=i)
+             for i in range(200)]
+    base = Recipe(token_budget=64, max_batch=4, epochs=1.5)
+    full, cont = schedule(feats, base), schedule(feats, Recipe(token_budget=64, max_batch=4, epochs=1.5,
+                                                                skip_batches=10))
+    assert cont == full[10:]
+    assert cont[0] == (0, 10) and len({b for e, b in cont if e == 0}) == len(batches_for_epoch(feats, base, 0)) - 10
+
+
 def test_export_precisions_round_trip_and_bad_folders_are_refused(tmp_path, tiny_base, tiny_data):
     import torch
 
