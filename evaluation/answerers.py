@@ -11,7 +11,7 @@ from .datasets import DEV_FOLDS, dev_fold
 if TYPE_CHECKING:  # pragma: no cover
     from qa.pipeline import Pipeline
 
-__all__ = ["EVAL_ANSWERERS", "FoldRouter", "answerer_pipeline", "pipe_for"]
+__all__ = ["EVAL_ANSWERERS", "FoldRouter", "answerer_pipeline", "eval_settings", "pipe_for"]
 
 
 class FoldRouter:
@@ -59,17 +59,32 @@ EVAL_ANSWERERS: dict[str, dict] = {"extractive": {"answerer": "extractive"}, "re
                                    "reader-span": {"answerer": "reader", "reader_cites": "span"}}
 
 
+def eval_settings(label: str) -> dict:
+    """The QAConfig overrides of a row label: a name of :data:`EVAL_ANSWERERS`, or
+    ``NAME@FOLDER`` for a reader answerer with another model (``reader@runs/reader2/best`` beside
+    ``reader``: two readers in one run)."""
+    name, _, model = label.partition("@")
+    if name not in EVAL_ANSWERERS:
+        raise ValueError(f"unknown answerer {name!r} (one of {', '.join(EVAL_ANSWERERS)}, optionally @MODEL)")
+    settings = dict(EVAL_ANSWERERS[name])
+    if model:
+        if settings["answerer"] != "reader":
+            raise ValueError(f"{label!r}: only a reader answerer takes @MODEL")
+        if not Path(model).exists():
+            raise ValueError(f"{label!r}: no reader folder {model}")
+        settings["reader_model"] = model
+    return settings
+
+
 def answerer_pipeline(pipe: Pipeline, answerer: str, *, reader_folds: Path | None = None,
                       reader_margins: dict[int, float | dict] | None = None) -> Pipeline | FoldRouter:
     """``pipe`` with another answerer (same retrieval, encoder and index), by its label in
-    :data:`EVAL_ANSWERERS`: the configured one, a :class:`FoldRouter` for a reader with
-    ``reader_folds``, or the named answerer."""
+    :data:`EVAL_ANSWERERS` (or ``NAME@MODEL``, :func:`eval_settings`): the configured one, a
+    :class:`FoldRouter` for a reader with ``reader_folds``, or the named answerer."""
     from qa.pipeline import Pipeline
 
-    if answerer not in EVAL_ANSWERERS:
-        raise ValueError(f"unknown answerer {answerer!r} (one of {', '.join(EVAL_ANSWERERS)})")
-    settings = EVAL_ANSWERERS[answerer]
-    if settings["answerer"] == "reader" and reader_folds is not None:
+    settings = eval_settings(answerer)
+    if settings["answerer"] == "reader" and reader_folds is not None and "reader_model" not in settings:
         return FoldRouter(pipe, reader_folds, reader_margins, settings)
     if answerer == pipe.config.answerer:
         return pipe

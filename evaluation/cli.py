@@ -21,7 +21,7 @@ from embeddings.encoder import PRECISIONS
 from qa.config import ANSWERERS, READER_CITES, QAConfig
 
 from . import harness
-from .answerers import EVAL_ANSWERERS
+from .answerers import eval_settings
 from .datasets import UNANSWERABLE_SETS, load_qa_set, load_unanswerable
 from .harness import METHODS, build_pipeline, run_eval
 from .report import format_table, write_results
@@ -68,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--answerers", default=None,
                     help="comma-separated answerers compared on the same retrieval, a row each "
                          "(extractive, reader, reader-span: the reader citing its own span's sentence; "
-                         "e.g. extractive,reader; default: the configured answerer)")
+                         "NAME@FOLDER: that reader answerer with another model; e.g. "
+                         "extractive,reader,reader@runs/reader2/best; default: the configured answerer)")
     ap.add_argument("--reader-folds", type=Path, default=None,
                     help="the k-fold reader: a folder with fold0 … fold4 (python -m training.dev_stage kfold); "
                          "each question is answered by the reader of its fold (evaluation.datasets.dev_fold)")
@@ -84,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--methods is empty")
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be at least 1")
+    answerers = [a.strip() for a in args.answerers.split(",") if a.strip()] if args.answerers else None
+    for a in answerers or []:
+        try:
+            eval_settings(a)
+        except ValueError as exc:
+            ap.error(f"--answerers: {exc}")
     try:
         qa = load_qa_set(args.data)
         unanswerable = ([] if args.no_unanswerable or args.no_answers
@@ -92,10 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    answerers = [a.strip() for a in args.answerers.split(",") if a.strip()] if args.answerers else None
-    bad = [a for a in answerers or [] if a not in EVAL_ANSWERERS]
-    if bad:
-        ap.error(f"--answerers: unknown or unsupported answerer {bad[0]!r} ({', '.join(EVAL_ANSWERERS)})")
     margins = None
     if args.reader_margins is not None:
         import json

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,6 +79,29 @@ def gold_paragraph_scores(preds: list[dict], examples: list[Example]) -> dict:
     return out
 
 
+def _unmarked_scores(model: object, tok: PreTrainedTokenizerBase, vi: list[Example]) -> dict:
+    """Gold-paragraph F1/EM of the Vietnamese questions folded to no diacritics (``unmarked_*``)
+    and with the marks restored from the paragraph (``restored_*``)."""
+    from corpus.normalize import fold_diacritics
+    from qa.text.tones import restore_marks
+
+    out: dict = {}
+    folded = [replace(e, question=_fold_keep_case(e.question, fold_diacritics)) for e in vi]
+    restored = [replace(e, question=restore_marks(e.question, [e.context])) for e in folded]
+    for name, exs in (("unmarked", folded), ("restored", restored)):
+        s = gold_paragraph_scores(read_examples(model, tok, exs), exs)
+        out.update({f"{name}_{k[3:]}": v for k, v in s.items()})
+    same = sum(r.question == e.question for r, e in zip(restored, vi))
+    out["restored_exact_questions"] = same / max(len(vi), 1)
+    return out
+
+
+def _fold_keep_case(text: str, fold: Callable[[str], str]) -> str:
+    """``text`` without diacritics, capitals kept (as a user types it)."""
+    return "".join(f.upper() if c.isupper() else f for c, f in zip(text, fold(text))) \
+        if len(fold(text)) == len(text) else fold(text)
+
+
 def _stage_data(tok: PreTrainedTokenizerBase, train_ex: list[Example], recipe: Recipe, replay: list[Feature],
                 encoder: Encoder, seed: int) -> tuple[list[Feature], dict]:
     negatives = make_negatives(train_ex, encoder=encoder, rate_retrieved=0.4, rate_names=0.1, seed=seed)
@@ -107,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     z = sub.add_parser("score", help="gold-paragraph F1/EM of one reader on the dev set (zero-shot figure)")
     z.add_argument("--reader", type=Path, required=True)
     z.add_argument("--dev", type=Path, required=True)
+    z.add_argument("--unmarked", action="store_true",
+                   help="also score the Vietnamese questions typed without diacritics, as typed and with "
+                        "their marks restored from the paragraph (qa.text.tones)")
     args = ap.parse_args(argv)
 
     import transformers
@@ -119,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     dev = load_dev(args.dev)
     if args.cmd == "score":
         model = load_reader(args.reader, base)
-        print(json.dumps(gold_paragraph_scores(read_examples(model, tok, dev), dev), indent=2))
+        scores = gold_paragraph_scores(read_examples(model, tok, dev), dev)
+        if args.unmarked:
+            scores.update(_unmarked_scores(model, tok, [e for e in dev if e.q_lang == "vi"]))
+        print(json.dumps(scores, indent=2))
         return 0
 
     args.out.mkdir(parents=True, exist_ok=True)

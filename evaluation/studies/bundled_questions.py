@@ -25,7 +25,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..answerers import EVAL_ANSWERERS
+from ..answerers import eval_settings
 from ..datasets import ANSWERABLE_BUNDLED, UNANSWERABLE_SETS, load_unanswerable
 from ..metrics import contains_answer
 
@@ -80,9 +80,7 @@ def compare(base: object, answerers: Sequence[str]) -> dict:
     answerable = load_answerable()
     results = {}
     for name in answerers:
-        if name not in EVAL_ANSWERERS:
-            raise ValueError(f"unknown answerer {name!r} (one of {', '.join(EVAL_ANSWERERS)})")
-        pipe = Pipeline(base.config.with_(**EVAL_ANSWERERS[name]), encoder=base.encoder, index=base.index)
+        pipe = Pipeline(base.config.with_(**eval_settings(name)), encoder=base.encoder, index=base.index)
         res = ask_all(pipe, answerable, unanswerable)
         results[name] = {"summary": summary(res), **res}
     return results

@@ -57,6 +57,7 @@ import numpy as np
 
 from ..config import READER_CITES, QAConfig
 from ..retrieval.base import Query
+from ..text.tones import restore_marks
 from ..types import Answer, Passage
 from .base import Answerer
 from .english_lead import english_lead
@@ -280,6 +281,8 @@ class ReaderAnswerer(LocalModel, Answerer):
         texts = [p.text for p in passages]
         if not texts:
             return []
+        # a question typed without diacritics reads as the passages write its words (qa.text.tones)
+        question = restore_marks(question, texts)
         limit = getattr(tok, "model_max_length", MAX_SEQ_TOKENS) or MAX_SEQ_TOKENS
         max_len = min(MAX_SEQ_TOKENS, int(limit))
         q_offsets = tok(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
