@@ -171,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         summary["zero_shot"] = gold_paragraph_scores(read_examples(model, tok, dev), dev)
         summary_path.write_text(json.dumps(summary, indent=2))
     folds = [int(x) for x in args.folds.split(",")] if args.folds else list(range(DEV_FOLDS))
+    # skip_batches belongs to the first stage's data order, not to this stage's
     stage2 = replace(recipe, lr=args.lr, epochs=args.epochs, warmup=0.1, init=str(args.init), seed=args.seed,
-                     checkpoint_every=10**9)
+                     skip_batches=0, checkpoint_every=10**9)
     for fold in folds:
         fold_dir = args.out / f"fold{fold}"
         if (fold_dir / "predictions.jsonl").is_file():
