@@ -98,8 +98,8 @@ def _unmarked_scores(model: object, tok: PreTrainedTokenizerBase, vi: list[Examp
 
 def _fold_keep_case(text: str, fold: Callable[[str], str]) -> str:
     """``text`` without diacritics, capitals kept (as a user types it)."""
-    return "".join(f.upper() if c.isupper() else f for c, f in zip(text, fold(text))) \
-        if len(fold(text)) == len(text) else fold(text)
+    folded = fold(text)
+    return "".join(f.upper() if c.isupper() else f for c, f in zip(text, folded)) if len(folded) == len(text) else folded
 
 
 def _stage_data(tok: PreTrainedTokenizerBase, train_ex: list[Example], recipe: Recipe, replay: list[Feature],

@@ -270,11 +270,11 @@ class ReaderAnswerer(LocalModel, Answerer):
         if not getattr(tokenizer, "is_fast", False):
             raise RuntimeError(f"reader model {self.model_id!r} needs a fast tokenizer (character offsets)")
 
-    def spans(self, question: str, passages: list[Passage],
-              focus: list[list[tuple[int, int]]] | None = None) -> list[tuple[Passage, int, int, Span]]:
+    def spans(self, question: str, passages: list[Passage], focus: list[list[tuple[int, int]]] | None = None,
+              language: str | None = None) -> list[tuple[Passage, int, int, Span]]:
         """The best span of every window of every passage: (passage, char start, char end, span),
         characters in the passage's text. ``focus``: per passage, the character ranges of its
-        text the span must lie in (the rest is read as context only)."""
+        text the span must lie in (the rest is read as context only). ``language``: the question's, if known."""
         import torch
 
         tok, model = self._load()
@@ -282,7 +282,7 @@ class ReaderAnswerer(LocalModel, Answerer):
         if not texts:
             return []
         # a question typed without diacritics reads as the passages write its words (qa.text.tones)
-        question = restore_marks(question, texts)
+        question = restore_marks(question, texts, language)
         limit = getattr(tok, "model_max_length", MAX_SEQ_TOKENS) or MAX_SEQ_TOKENS
         max_len = min(MAX_SEQ_TOKENS, int(limit))
         q_offsets = tok(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
@@ -323,7 +323,7 @@ class ReaderAnswerer(LocalModel, Answerer):
         windows = sentence_windows(scored, self.windows, self.context_sentences) if self.windows else passages
         full = {p.id: p for p in passages}
         out = []
-        for w, a, b, span in self.spans(query.text, windows):
+        for w, a, b, span in self.spans(query.text, windows, language=query.language):
             chosen = self._sentence(w, a, b, span)
             if chosen is None:
                 continue
@@ -340,7 +340,7 @@ class ReaderAnswerer(LocalModel, Answerer):
         focus = [[(s.start - w.start, s.end - w.start) for s in chosen
                   if s.passage.id == w.id and w.start <= s.start and s.end <= w.end] for w in windows]
         best: tuple[str, Span] | None = None
-        for w, a, b, span in self.spans(query.text, windows, focus):
+        for w, a, b, span in self.spans(query.text, windows, focus, language=query.language):
             found = self._sentence(w, a, b, span)
             if found is not None and (best is None or span.margin > best[1].margin):
                 best = (found[1], span)

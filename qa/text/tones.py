@@ -45,11 +45,12 @@ QUESTION_WORDS: dict[str, str] = {
 _MAX_RUN = 3
 
 
-def is_unmarked_vietnamese(text: str) -> bool:
+def is_unmarked_vietnamese(text: str, language: str | None = None) -> bool:
     """True when ``text`` is Vietnamese typed without any diacritic (English is not: it is told
-    apart by :func:`~qa.text.language.detect_language`'s syllable test)."""
-    return (bool(_WORD.search(text)) and fold_diacritics(text) == text.lower() and "đ" not in text.lower()
-            and detect_language(text) == "vi")
+    apart by :func:`~qa.text.language.detect_language`'s syllable test, or by ``language`` when
+    the caller already detected it)."""
+    return (bool(_WORD.search(text)) and fold_diacritics(text) == text.lower()
+            and (language or detect_language(text)) == "vi")
 
 
 def _runs(texts: Iterable[str]) -> tuple[dict[str, str], set[str]]:
@@ -82,10 +83,11 @@ def _cased(marked: str, typed: str, names: set[str]) -> str:
     return " ".join(out)
 
 
-def restore_marks(question: str, passages: Iterable[str]) -> str:
+def restore_marks(question: str, passages: Iterable[str], language: str | None = None) -> str:
     """``question`` with its diacritics restored from ``passages`` when it was typed without any
-    (see the module docstring); any other question is returned unchanged."""
-    if not is_unmarked_vietnamese(question):
+    (see the module docstring); any other question is returned unchanged. ``language``: the
+    question's, when already known (else detected)."""
+    if not is_unmarked_vietnamese(question, language):
         return question
     known, names = _runs(passages)
     words = list(_WORD.finditer(question))
