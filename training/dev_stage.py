@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from evaluation.datasets import DEV_FOLDS, dev_fold, load_qa_set
 from evaluation.metrics import answer_em, answer_f1
-from training.reader import Recipe, _base_dir, read_examples, train
+from training.reader import Recipe, _base_dir, evaluate, read_examples, train
 from training.reader_data import Example, Feature, featurize, make_negatives
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,6 +94,11 @@ def _unmarked_scores(model: object, tok: PreTrainedTokenizerBase, vi: list[Examp
     same = sum(r.question == e.question for r, e in zip(restored, vi))
     out["restored_exact_questions"] = same / max(len(vi), 1)
     return out
+
+
+def _held_summary(metrics: dict) -> dict:
+    """The first-stage held-out scores of one model, rounded for the summary."""
+    return {k: round(v, 4 if k == "no_answer_auc" else 2) for k, v in metrics.items() if isinstance(v, float)}
 
 
 def _fold_keep_case(text: str, fold: Callable[[str], str]) -> str:
@@ -170,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         model = load_reader(args.init, base)
         summary["zero_shot"] = gold_paragraph_scores(read_examples(model, tok, dev), dev)
         summary_path.write_text(json.dumps(summary, indent=2))
+    if "zero_shot" not in summary.setdefault("held", {}):
+        # the first-stage model on the same held-out sample as every run below: forgetting is
+        # read as the difference between like and like
+        summary["held"]["zero_shot"] = _held_summary(evaluate(load_reader(args.init, base), tok, held))
+        summary_path.write_text(json.dumps(summary, indent=2))
     folds = [int(x) for x in args.folds.split(",")] if args.folds else list(range(DEV_FOLDS))
     # skip_batches belongs to the first stage's data order, not to this stage's
     stage2 = replace(recipe, lr=args.lr, epochs=args.epochs, warmup=0.1, init=str(args.init), seed=args.seed,
@@ -183,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         assert not {e.group for e in train_ex} & {e.group for e in test_ex}
         feats, stats = _stage_data(tok, train_ex, stage2, [replace(f, weight=1.0) for f in replay], encoder, args.seed + fold)
         run = args.out / f"run{fold}"
-        train(stage2, run, data=(feats, held, stats), keep_best=False)
+        summary["held"][f"fold{fold}"] = _held_summary(train(stage2, run, data=(feats, held, stats), keep_best=False))
+        summary_path.write_text(json.dumps(summary, indent=2))
         (run / "last").rename(fold_dir)
         model = load_reader(fold_dir, base)
         preds = read_examples(model, tok, test_ex)
@@ -208,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_final and not args.folds and not (args.out / "all").is_dir():
         feats, stats = _stage_data(tok, dev, stage2, replay, encoder, args.seed + 99)
         run = args.out / "run-all"
-        train(stage2, run, data=(feats, held, stats), keep_best=False)
+        summary["held"]["all"] = _held_summary(train(stage2, run, data=(feats, held, stats), keep_best=False))
+        summary_path.write_text(json.dumps(summary, indent=2))
         (run / "last").rename(args.out / "all")
     print(json.dumps(summary, indent=2))
     return 0
