@@ -127,7 +127,7 @@ class QAConfig:
             with ``reader_cites="extractive"`` it cites the sentences the extractive answerer
             picks and leads with the span it finds in them: on the MLQA-vi dev set, same run,
             the same containment, citation precision and refusals as "extractive" and lead F1
-            0.406 / 0.296 (vi / en) against 0.151 / 0.105, for ~3x its latency (p50 238 ms
+            0.403 / 0.309 (vi / en) against 0.152 / 0.105, for ~3x its latency (p50 238 ms
             at 10,000 passages on 2 cores; BENCHMARKS.md), "extractive" (grounded, no model: quoted sentences, a rule-based
             lead for who / when / where / how-many questions) or "generative" (needs a model,
             see ``generator_*``).
@@ -171,7 +171,9 @@ class QAConfig:
             dev set (python -m evaluation.studies.reader_calibration, all folds: -10.3 vi, -10.0
             en) to refuse at most 4.5% of answerable questions (gate and reader together, 4.3%
             measured), rounded to one value for both: at that budget the shipped reader's no-answer score adds almost nothing to
-            the relevance gate, which does the refusing. Calibrate again for another model.
+            the relevance gate, which does the refusing. Chosen for the first (stage-1a)
+            weights; not re-calibrated for the shipped stage-1b ones. Calibrate again for
+            another model.
         reader_max_answer_tokens: longest answer span in model tokens. 30, the SQuAD
             convention, holds names, dates, numbers and short phrases.
         reader_windows / reader_context_sentences: the reader reads the neighbourhoods of the
