@@ -7,9 +7,11 @@ Milvus 2.3.5 standalone server this benchmark starts, or ``--uri`` a running one
   and after answering the questions (caches filled), and the growth over the model. FAISS holds
   every passage, its BM25 terms and the vectors in the process; Milvus holds none of them, so
   its growth should not depend on ``n`` (``--n 10000,100000`` shows it);
-* ``Pipeline.ask()`` latency p50/p95 (hybrid retrieval + the extractive answerer, the product's
-  default), one question at a time, after a warm-up (the FAISS path builds its BM25 and sentence
-  matrices on the first question: reported as ``first ask``);
+* ``Pipeline.ask()`` latency p50/p95 (hybrid retrieval + ``--answerer``: ``extractive`` by
+  default, so that the memory columns are the store's and not a second model's; ``reader``, the
+  product's default answerer, adds the reader's weights and activations), one question at a
+  time, after a warm-up (the FAISS path builds its BM25 and sentence matrices on the first
+  question: reported as ``first ask``);
 * build time (adding and committing every passage with its sentence vector and BM25 terms).
 
 The passages are :mod:`benchmarks.stores`' stand-ins (synthetic vectors near real dev-set
@@ -75,7 +77,8 @@ def _build(kind: str, work: str, uri: str | None) -> dict:
     return out
 
 
-def _ask(kind: str, work: str, uri: str | None, questions: list[str], threads: int) -> dict:
+def _ask(kind: str, work: str, uri: str | None, questions: list[str], threads: int,
+         answerer: str = "extractive") -> dict:
     """Process 2 (a restarted app): the model, then the store, then questions."""
     import torch
 
@@ -87,7 +90,7 @@ def _ask(kind: str, work: str, uri: str | None, questions: list[str], threads: i
     work = Path(work)
     meta = json.loads((work / "meta.json").read_text())
     out: dict = {"rss_python_mb": rss_mb()}
-    config = QAConfig()
+    config = QAConfig(answerer=answerer)
     encoder = load_encoder(config.embedding_model)
     encoder.encode_queries(["khởi động"])
     out["rss_model_mb"] = rss_mb()
@@ -133,13 +136,15 @@ def _server_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-def run(sizes: list[int], n_queries: int, stores: list[str], data: Path, uri: str | None, threads: int) -> dict:
+def run(sizes: list[int], n_queries: int, stores: list[str], data: Path, uri: str | None, threads: int,
+        answerer: str = "extractive") -> dict:
     from evaluation.datasets import load_qa_set
 
     qa = load_qa_set(data)
     questions = [q.text("vi") for q in qa.questions if q.text("vi")][:n_queries + 3]
     server = None
-    results = {"machine": machine_info(), "questions": len(questions) - 3, "threads": threads, "rows": []}
+    results = {"machine": machine_info(), "questions": len(questions) - 3, "threads": threads,
+               "answerer": answerer, "rows": []}
     if "milvus-server" in stores and uri is None:
         from tests.milvus_server import MilvusServer
 
@@ -157,7 +162,7 @@ def run(sizes: list[int], n_queries: int, stores: list[str], data: Path, uri: st
                     with ctx.Pool(1) as pool:
                         row.update(pool.apply(_build, (kind, str(work), uri)))
                     with ctx.Pool(1) as pool:
-                        row.update(pool.apply(_ask, (kind, str(work), uri, questions, threads)))
+                        row.update(pool.apply(_ask, (kind, str(work), uri, questions, threads, answerer)))
                     if kind == "milvus-server" and server is not None:
                         row["server_rss_mb"] = _server_rss_mb(server.pid)
                     results["rows"].append(row)
@@ -178,7 +183,7 @@ def format_table(results: dict) -> str:
             ("RSS model MB", "rss_model_mb", "{:.0f}"), ("+ open MB", "growth_open_mb", "{:.0f}"),
             ("+ after asks MB", "growth_end_mb", "{:.0f}"), ("server RSS MB", "server_rss_mb", "{:.0f}")]
     lines = [machine_line(results["machine"]) + f"; {results['questions']} questions, "
-             f"{results['threads']} torch thread(s)", "",
+             f"{results['threads']} torch thread(s), answerer {results.get('answerer', 'reader')}", "",
              "| " + " | ".join(c[0] for c in cols) + " |", "|" + "---|" * len(cols)]
     for row in results["rows"]:
         lines.append("| " + " | ".join(fmt.format(row[k]) if k in row else "" for _, k, fmt in cols) + " |")
@@ -192,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stores", default=",".join(STORES), help=f"comma list of {', '.join(STORES)}")
     ap.add_argument("--uri", help="a running Milvus server for milvus-server (default: start a 2.3.5 one)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the asking process (default 1)")
+    ap.add_argument("--answerer", default="extractive", choices=("extractive", "reader"),
+                    help="answerer of the timed asks (default extractive: memory columns are the store's)")
     ap.add_argument("--out", type=Path, default=Path("bench-results/bench-milvus-scale.json"))
     add_dev_option(ap)
     args = ap.parse_args(argv)
@@ -199,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in stores:
         if s not in STORES:
             raise SystemExit(f"error: unknown store {s!r}")
-    results = run(args.n, args.queries, stores, args.data, args.uri, args.threads)
+    results = run(args.n, args.queries, stores, args.data, args.uri, args.threads, args.answerer)
     return report(results, format_table(results), args.out)
 
 

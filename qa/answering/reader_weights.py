@@ -54,8 +54,8 @@ def embedding_fingerprint(weight: torch.Tensor) -> str:
     same vocabulary but other weights get other fingerprints."""
     import numpy as np
 
-    arr = weight.detach().to("cpu").float().contiguous().numpy()
-    return hashlib.sha256(np.ascontiguousarray(arr, dtype=np.float32).tobytes()).hexdigest()
+    arr = np.ascontiguousarray(weight.detach().to("cpu").float().contiguous().numpy(), dtype=np.float32)
+    return hashlib.sha256(memoryview(arr).cast("B")).hexdigest()  # hashed in place, not copied
 
 
 def build_reader(base_dir: str | Path) -> BertForQuestionAnswering:
@@ -191,7 +191,13 @@ def load_reader(reader_dir: str | Path, base_dir: str | Path, *, verify: bool = 
     config = transformers.BertConfig.from_pretrained(str(base_dir), local_files_only=True)
     for k, v in meta["config"].items():
         setattr(config, k, v)
+    # built with a tiny vocabulary: the 250k x 384 matrix a full build would allocate (and
+    # randomly fill: ~370 MB resident, kept by the allocator after it is replaced) is never made;
+    # the real matrix is put in place below
+    vocab = config.vocab_size
+    config.vocab_size = (config.pad_token_id or 0) + 1  # the padding row must exist
     model = transformers.BertForQuestionAnswering(config)
+    config.vocab_size = vocab
 
     def fits(w: torch.Tensor) -> bool:
         return tuple(w.shape) == (meta["vocab_size"], meta["config"]["hidden_size"]) and (
