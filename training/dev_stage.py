@@ -17,8 +17,9 @@ The issue that allows it (12) sets the rules, kept here in code:
   reported, the k-fold ones are, beside the zero-shot figure of the first-stage model.
 
 Each fold run writes ``fold<k>/`` (a reader folder) and ``fold<k>/predictions.jsonl``; the
-summary (zero-shot and k-fold F1/EM per language on the gold paragraph) goes to
-``summary.json`` and is printed.
+summary (zero-shot and k-fold F1/EM per language on the gold paragraph, and under ``held`` the
+first-stage held-out scores of the first-stage model and of every run, on one fixed sample) goes
+to ``summary.json`` and is printed.
 """
 
 from __future__ import annotations
