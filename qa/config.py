@@ -127,10 +127,11 @@ class QAConfig:
             with ``reader_cites="extractive"`` it cites the sentences the extractive answerer
             picks and leads with the span it finds in them: on the MLQA-vi dev set, same run,
             the same containment, citation precision and refusals as "extractive" and lead F1
-            0.403 / 0.309 (vi / en) against 0.152 / 0.105, for ~3x its latency (p50 238 ms
-            at 10,000 passages on 2 cores; BENCHMARKS.md), "extractive" (grounded, no model: quoted sentences, a rule-based
-            lead for who / when / where / how-many questions) or "generative" (needs a model,
-            see ``generator_*``).
+            0.403 / 0.309 (vi / en) against 0.152 / 0.105, for 3-5x its latency (p50 139 ms
+            at 10,000 passages on 2 idle cores, 238 ms on busy ones; BENCHMARKS.md),
+            "extractive" (grounded, no model: quoted sentences, a rule-based lead for who /
+            when / where / how-many questions) or "generative" (needs a model, see
+            ``generator_*``).
         generator_model / generator_url: a transformers model id/path, or the base URL of an
             OpenAI-compatible server (Ollama, vLLM, llama.cpp), for the generative answerer.
         generator_api_key_env: the environment variable holding the server's API key
