@@ -183,7 +183,7 @@ def format_table(results: dict) -> str:
             ("RSS model MB", "rss_model_mb", "{:.0f}"), ("+ open MB", "growth_open_mb", "{:.0f}"),
             ("+ after asks MB", "growth_end_mb", "{:.0f}"), ("server RSS MB", "server_rss_mb", "{:.0f}")]
     lines = [machine_line(results["machine"]) + f"; {results['questions']} questions, "
-             f"{results['threads']} torch thread(s), answerer {results.get('answerer', 'reader')}", "",
+             f"{results['threads']} torch thread(s), answerer {results['answerer']}", "",
              "| " + " | ".join(c[0] for c in cols) + " |", "|" + "---|" * len(cols)]
     for row in results["rows"]:
         lines.append("| " + " | ".join(fmt.format(row[k]) if k in row else "" for _, k, fmt in cols) + " |")

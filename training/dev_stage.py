@@ -172,14 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     held = {name: random.Random(args.seed).sample(exs, min(args.held_max, len(exs))) for name, exs in held.items()}
     summary_path = args.out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    if "zero_shot" not in summary:
-        model = load_reader(args.init, base)
-        summary["zero_shot"] = gold_paragraph_scores(read_examples(model, tok, dev), dev)
-        summary_path.write_text(json.dumps(summary, indent=2))
-    if "zero_shot" not in summary.setdefault("held", {}):
-        # the first-stage model on the same held-out sample as every run below: forgetting is
-        # read as the difference between like and like
-        summary["held"]["zero_shot"] = _held_summary(evaluate(load_reader(args.init, base), tok, held))
+    held_scores = summary.setdefault("held", {})
+    if "zero_shot" not in summary or "zero_shot" not in held_scores:
+        model = load_reader(args.init, base)  # the first-stage model, loaded once for both
+        if "zero_shot" not in summary:
+            summary["zero_shot"] = gold_paragraph_scores(read_examples(model, tok, dev), dev)
+        if "zero_shot" not in held_scores:
+            # on the same held-out sample as every run below: forgetting is read as the
+            # difference between like and like
+            held_scores["zero_shot"] = _held_summary(evaluate(model, tok, held))
         summary_path.write_text(json.dumps(summary, indent=2))
     folds = [int(x) for x in args.folds.split(",")] if args.folds else list(range(DEV_FOLDS))
     # skip_batches belongs to the first stage's data order, not to this stage's
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         assert not {e.group for e in train_ex} & {e.group for e in test_ex}
         feats, stats = _stage_data(tok, train_ex, stage2, [replace(f, weight=1.0) for f in replay], encoder, args.seed + fold)
         run = args.out / f"run{fold}"
-        summary["held"][f"fold{fold}"] = _held_summary(train(stage2, run, data=(feats, held, stats), keep_best=False))
+        held_scores[f"fold{fold}"] = _held_summary(train(stage2, run, data=(feats, held, stats), keep_best=False))
         summary_path.write_text(json.dumps(summary, indent=2))
         (run / "last").rename(fold_dir)
         model = load_reader(fold_dir, base)
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_final and not args.folds and not (args.out / "all").is_dir():
         feats, stats = _stage_data(tok, dev, stage2, replay, encoder, args.seed + 99)
         run = args.out / "run-all"
-        summary["held"]["all"] = _held_summary(train(stage2, run, data=(feats, held, stats), keep_best=False))
+        held_scores["all"] = _held_summary(train(stage2, run, data=(feats, held, stats), keep_best=False))
         summary_path.write_text(json.dumps(summary, indent=2))
         (run / "last").rename(args.out / "all")
     print(json.dumps(summary, indent=2))

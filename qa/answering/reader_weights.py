@@ -52,9 +52,7 @@ class ReaderWeightsError(RuntimeError):
 def embedding_fingerprint(weight: torch.Tensor) -> str:
     """SHA-256 of a word-embedding matrix (float32 bytes, row-major): two encoders with the
     same vocabulary but other weights get other fingerprints."""
-    import numpy as np
-
-    arr = np.ascontiguousarray(weight.detach().to("cpu").float().contiguous().numpy(), dtype=np.float32)
+    arr = weight.detach().to("cpu").float().contiguous().numpy()  # float32, C order
     return hashlib.sha256(memoryview(arr).cast("B")).hexdigest()  # hashed in place, not copied
 
 
