@@ -10,6 +10,7 @@
     python -m benchmarks upload                                 # ask() while an upload indexes
     python -m benchmarks milvus_scale --dev DIR --n 100000      # ask() and RSS: FAISS, Lite, server
     python -m benchmarks answerers --passages 10000             # ask() with the reader vs extractive
+    python -m benchmarks store_recall --dev DIR                 # dev-set recall: FAISS, server, Lite
 
 ``DIR`` is the MLQA-vi dev set (by convention ``../shared/eval/mlqa-vi-dev``). Each writes its
 numbers as JSON under ``bench-results/`` and prints its table.
@@ -24,7 +25,8 @@ __all__ = ["BENCHMARKS", "main"]
 
 #: Benchmark name -> module (each has ``main(argv) -> int``).
 BENCHMARKS = {name: f"benchmarks.{name}" for name in ("speed", "scale", "ingest", "ann", "coldstart", "refresh",
-                                                     "stores", "upload", "milvus_scale", "answerers")}
+                                                     "stores", "upload", "milvus_scale", "answerers",
+                                                     "store_recall")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,7 +45,7 @@ from corpus.document import Chunk, Document
 from .base import BM25_B, BM25_K1, IndexMismatchError, PassageFilter, StoredPassage, VectorStore
 from .milvus_client import RETRY_S, RetryingClient, connect, filter_expression, quote, release, scan
 from .milvus_features import detect
-from .milvus_lexical import READ_CONSISTENCY, CandidateBM25, bm25_text, df_expression, fallback_terms, search_bm25
+from .milvus_lexical import READ_CONSISTENCY, CandidateBM25, bm25_text, df_expression, fallback_terms, parallel, search_bm25
 from .milvus_schema import FORMAT, PLACEHOLDER, SUFFIXES, create_collections
 from .milvus_views import LRU, DocumentList, DocumentView, PassageView, SentenceVectorView
 
@@ -586,17 +586,33 @@ class MilvusStore(VectorStore):
 
     def _dfs(self, terms: Iterable[str]) -> dict[str, int]:
         n = self._n_for_idf()
-        out = {}
+        out, todo = {}, []
         for t in dict.fromkeys(terms):
             hit = self._df_cache.get(t)
             if hit is None or hit[0] != n:
-                hit = (n, self._count(self.collection, df_expression(self.lexical_path, t)))
-                self._df_cache.put(t, hit)
-            out[t] = hit[1]
+                todo.append(t)
+            else:
+                out[t] = hit[1]
+        if todo:
+            if self.lexical_path == "fallback":
+                self._candidates.consistency_level = self._level
+                found = self._candidates.probe(todo)
+                counts = [found[t] for t in todo]
+            else:  # text_match counts scan every row on Milvus Lite: the row sample first
+                self._candidates.consistency_level = self._level
+                known = {t: self._candidates.sampled_df(t) for t in todo}
+                rest = [t for t, d in known.items() if d is None]
+                known.update(zip(rest, parallel(lambda t: self._count(self.collection, df_expression(self.lexical_path, t)),
+                                                rest)))
+                counts = [known[t] for t in todo]
+            for t, d in zip(todo, counts):
+                self._df_cache.put(t, (n, d))
+                out[t] = d
         return out
 
     def document_frequencies(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:
-        """(passages, {term: df}): one ``count(*)`` per term not seen lately (cached)."""
+        """(passages, {term: df}) of the terms not seen lately (cached): counted in parallel, on the
+        fallback path by :meth:`CandidateBM25.probe` (whose candidate ids the search reuses)."""
         self.write()
         df = self._dfs(terms)
         return self._n_for_idf(), df

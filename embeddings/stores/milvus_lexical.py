@@ -18,22 +18,26 @@ docs/scale-out-notes.md).
 passage's terms (repeats kept: term frequency and length come from it). :class:`CandidateBM25`
 computes the same BM25 formula over *candidates* fetched from Milvus: the rows containing the
 question's rarest terms (``array_contains``, a bounded number per term) plus any ids the caller
-adds (the dense and sentence channels' hits). Document frequencies are exact (``count(*)`` per
-query term), N exact (``count(*)``), the average length estimated from a sample of rows (ids
-are uniform hashes: the rows below an id threshold are a random sample). Exact BM25 scores; the ranking is
+adds (the dense and sentence channels' hits). Document frequencies are exact: one id-only
+``array_contains`` scan per new query term, sent in parallel, is the count of a term in at most
+``per_term`` passages and gives its candidate ids at once; a ``count(*)`` for commoner terms.
+N exact (``count(*)``), the average length estimated from a sample of rows (ids are uniform
+hashes: the rows below an id threshold are a random sample). Exact BM25 scores; the ranking is
 exact when the true top passages are among the candidates (measured: docs/scale-out-notes.md).
 
-Nothing here keeps anything per passage between questions: only N, the average length and a
-small cache of document frequencies of recent query terms.
+Nothing here keeps anything per passage between questions: only N, the average length and
+small caches of recent query terms' document frequencies and (rare terms) candidate ids.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
 
 from .milvus_client import quote as _quote
 from .milvus_features import ANALYZER_PARAMS, bm25_index_params, bm25_score, encode_term, encode_terms
@@ -43,7 +47,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from pymilvus.milvus_client import IndexParams
 
 __all__ = ["add_bm25_fields", "add_fallback_terms_field", "bm25_text", "fallback_terms", "search_bm25",
-           "CandidateBM25", "MAX_TERMS", "bm25_weight", "df_expression", "READ_CONSISTENCY"]
+           "CandidateBM25", "MAX_TERMS", "bm25_weight", "df_expression", "parallel", "READ_CONSISTENCY"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 #: Terms kept per passage in the fallback's ARRAY field (Milvus' max_capacity is 4,096). A
 #: 200-token passage has ~450 terms (with repeats); a whole 2,000-word dev context had 3,957.
@@ -56,6 +63,17 @@ READ_CONSISTENCY = "Session"
 #: Bytes of one term in the fallback's ARRAY field (longer terms, which no question matches in
 #: practice, are left out).
 TERM_BYTES = 256
+#: Filter scans sent at once for one question's terms (document frequencies, candidate ids). A
+#: question has ~13 terms; on the 2.3.5 server each is a scan of the collection, and they were
+#: the whole of a question's time at 10,000 passages (20 questions: 391 scans, 28.7 s of 34 s).
+PROBE_THREADS = 4
+#: Sampled rows (of :meth:`CandidateBM25.stats`' ~2,000) a term must be in for its document
+#: frequency to be estimated from the sample instead of counted: relative error ~1/sqrt(30) = 18%,
+#: which moves a common term's IDF (df >= 1.5% of N: IDF <= 4.2) by at most ~0.2.
+SAMPLE_MIN_HITS = 30
+#: Terms whose candidate ids :meth:`CandidateBM25.probe` keeps for the search that follows it
+#: (at most ``per_term`` ids each, 8 bytes an id: at most 1.6 MB in all).
+POSTINGS_CACHE = 512
 #: Bytes of one BM25 text field (VARCHAR max_length): 4,096 encoded terms of 15 bytes are 61 KB.
 BM25_TEXT_BYTES = 65_535
 
@@ -100,6 +118,15 @@ def df_expression(path: str, term: str) -> str:
     return f"array_contains(terms, {_quote(term)})"
 
 
+def parallel(fn: Callable[[_T], _R], items: Sequence[_T], threads: int = PROBE_THREADS) -> list[_R]:
+    """``[fn(x) for x in items]`` with up to ``threads`` calls in flight (pymilvus clients are
+    thread-safe: one gRPC channel)."""
+    if len(items) <= 1 or threads <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
 # ---------------------------------------------------------------- milvus-bm25 path
 def search_bm25(client: MilvusClient, collection: str, query_terms: Sequence[str], k: int, *, k1: float, filter: str = "",
                 consistency_level: str = READ_CONSISTENCY) -> list[tuple[int, float, str]]:
@@ -141,8 +168,10 @@ class CandidateBM25:
         self.per_term, self.budget, self.max_df_ratio = per_term, budget, max_df_ratio
         self.avgdl_sample, self.stats_ttl = avgdl_sample, stats_ttl
         self._stats: tuple[float, int, float] | None = None  # (time, N, avgdl)
+        self._sample: tuple[int, Counter] = (0, Counter())  # (rows sampled, term -> sampled rows holding it)
         self._df: OrderedDict[str, tuple[int, int]] = OrderedDict()  # term -> (N when counted, df)
         self._df_cache = df_cache
+        self._postings: OrderedDict[str, tuple[int, array]] = OrderedDict()  # term -> (N when read, ids)
         self.consistency_level = consistency_level
         self.last: dict = {}  # what the last search did (candidates, round trips), for tests/benchmarks
         self._df_fn = df  # the store's cached document frequencies, else this object's own
@@ -163,7 +192,20 @@ class CandidateBM25:
                                      output_fields=[self.terms_field], consistency_level=self.consistency_level) if n else []
             avgdl = sum(len(self._terms(r)) for r in rows) / len(rows) if rows else 1.0
             self._stats = (now, n, avgdl or 1.0)
+            self._sample = (len(rows), Counter(t for r in rows for t in set(self._terms(r))))
         return self._stats[1], self._stats[2]
+
+    def sampled_df(self, term: str) -> int | None:
+        """A term's document frequency read off the row sample of :meth:`stats`, where that is
+        good enough: exact when the sample is the whole collection (up to ``avgdl_sample``
+        passages), else an estimate for a term in at least :data:`SAMPLE_MIN_HITS` sampled rows;
+        None otherwise (count it)."""
+        n, _ = self.stats()
+        rows, hits = self._sample
+        if rows and rows >= n:
+            return hits.get(term, 0)
+        got = hits.get(term, 0)
+        return round(got * n / rows) if got >= SAMPLE_MIN_HITS else None
 
     def _terms(self, row: dict) -> list[str]:
         got = row.get(self.terms_field)
@@ -200,17 +242,52 @@ class CandidateBM25:
         scored.sort(key=lambda x: (-x[1], x[0]))
         return scored
 
-    def df(self, terms: Iterable[str]) -> dict[str, int]:
-        """Exact document frequency of each term (one ``count(*)`` each, cached while N holds)."""
+    def _ids_holding(self, term: str, filter: str = "") -> list[int]:
+        """Ids of up to ``per_term + 1`` rows whose terms hold ``term`` (and pass ``filter``)."""
+        expr = f"array_contains(terms, {_quote(term)})" + (f" and ({filter})" if filter else "")
+        rows = self.client.query(self.collection, filter=expr, limit=self.per_term + 1, output_fields=["id"],
+                                 consistency_level=self.consistency_level)
+        return [int(r["id"]) for r in rows]
+
+    def probe(self, terms: Sequence[str]) -> dict[str, int]:
+        """Exact document frequencies of ``terms`` (the fallback path; callers cache them), in
+        parallel: one id-only scan per term, which *is* the count for a term in at most
+        ``per_term`` passages, and a ``count(*)`` for the others. The first ``per_term`` ids of each
+        term are kept for :meth:`search` (what its own scan would fetch), so candidates cost no
+        second scan. A common term's count comes from the row sample where that is exact or
+        close (:meth:`sampled_df`)."""
         n, _ = self.stats()
         out = {}
+        for t in terms:  # so common that search fetches no candidates for them: the sample's count
+            d = self.sampled_df(t)
+            if d is not None and d > self.max_df_ratio * n and d > self.per_term:
+                out[t] = d
+        terms = [t for t in terms if t not in out]
+        found = parallel(self._ids_holding, terms)
+        counts = {t: self.sampled_df(t) for t, ids in zip(terms, found) if len(ids) > self.per_term}
+        todo = [t for t, d in counts.items() if d is None]
+        counts.update(zip(todo, parallel(lambda t: self._count(f"array_contains(terms, {_quote(t)})"), todo)))
+        for t, ids in zip(terms, found):
+            self._postings[t] = (n, array("q", ids[:self.per_term]))
+            self._postings.move_to_end(t)
+            if len(self._postings) > POSTINGS_CACHE:
+                self._postings.popitem(last=False)
+        out.update((t, len(ids) if len(ids) <= self.per_term else counts[t]) for t, ids in zip(terms, found))
+        return out
+
+    def df(self, terms: Iterable[str]) -> dict[str, int]:
+        """Exact document frequency of each term (:meth:`probe`, cached while N holds)."""
+        n, _ = self.stats()
+        out, todo = {}, []
         for t in dict.fromkeys(terms):
             hit = self._df.get(t)
             if hit is not None and hit[0] == n:
                 self._df.move_to_end(t)
                 out[t] = hit[1]
-                continue
-            out[t] = d = self._count(f"array_contains(terms, {_quote(t)})")
+            else:
+                todo.append(t)
+        for t, d in (self.probe(todo) if todo else {}).items():
+            out[t] = d
             self._df[t] = (n, d)
             if len(self._df) > self._df_cache:
                 self._df.popitem(last=False)
@@ -218,30 +295,36 @@ class CandidateBM25:
 
     def search(self, query_terms: Sequence[str], k: int, *, filter: str = "",
                extra_ids: Iterable[int] = ()) -> list[tuple[int, float, str]]:
-        """Top ``k`` candidates by BM25 (bm25s's scale), best first: (id, score, doc_id)."""
+        """Top ``k`` candidates by BM25 (bm25s's scale), best first: (id, score, doc_id).
+
+        Candidates: the ids of the rows holding the rarest query terms (``per_term`` a term,
+        until ``budget``; the ids :meth:`probe` found when it counted the term, else one id-only
+        scan), then one read of the candidates' terms by id."""
         qtf = Counter(query_terms)
         if not qtf or k < 1:
             return []
         n, avgdl = self.stats()
         dfs = {t: d for t, d in (self._df_fn or self.df)(qtf).items() if d > 0}
-        trips = 2 + len(qtf)  # stats (cached mostly) + one count per new term
+        trips = 0
         if not dfs:
             self.last = {"candidates": 0, "round_trips": trips}
             return []
+        ids: dict[int, None] = {}
+        for t in sorted(dfs, key=dfs.get):
+            if len(ids) >= self.budget or (dfs[t] > self.max_df_ratio * n and dfs[t] > self.per_term):
+                break  # the rest are common terms: their rows are many and score little
+            known = None if filter else self._postings.get(t)  # unfiltered ids: not under a filter
+            if known is not None and known[0] == n:
+                ids.update(dict.fromkeys(known[1]))
+            else:
+                ids.update(dict.fromkeys(self._ids_holding(t, filter)[:self.per_term]))
+                trips += 1
+        ids.update(dict.fromkeys(int(x) for x in extra_ids))
         rows: dict[int, tuple[list[str], str]] = {}
         amp = f" and ({filter})" if filter else ""
-        for t in sorted(dfs, key=dfs.get):
-            if len(rows) >= self.budget or (dfs[t] > self.max_df_ratio * n and dfs[t] > self.per_term):
-                break  # the rest are common terms: their rows are many and score little
-            got = self.client.query(self.collection, filter=f"array_contains(terms, {_quote(t)}){amp}",
-                                    limit=self.per_term, output_fields=["id", "terms", "doc_id"],
-                                    consistency_level=self.consistency_level)
-            trips += 1
-            for r in got:
-                rows.setdefault(int(r["id"]), (r["terms"], r["doc_id"]))
-        extra = [i for i in dict.fromkeys(int(x) for x in extra_ids) if i not in rows]
-        if extra:
-            expr = f"id in [{', '.join(map(str, extra))}]" + amp
+        todo = list(ids)
+        for i in range(0, len(todo), 1000):
+            expr = f"id in [{', '.join(map(str, todo[i:i + 1000]))}]" + amp
             for r in self.client.query(self.collection, filter=expr, output_fields=["id", "terms", "doc_id"],
                                        consistency_level=self.consistency_level):
                 rows[int(r["id"])] = (r["terms"], r["doc_id"])

@@ -9,6 +9,7 @@ path is checked against bm25s (the FAISS path's BM25) on real dev-set passages a
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,55 @@ def test_server_235_fallback_ranks_like_bm25s(milvus_client, milvus_name, dev_te
     # measured on these 150 passages / 196 questions: top-1 0.990, top-10 overlap ~0.99 (misses:
     # top passages matching only terms in > 20% of the passages, which fetch no candidates)
     assert res["top1_agree"] >= 0.98 and res["top10_overlap"] >= 0.97, res
+
+
+class _CountingClient:
+    """A client that counts its ``count(*)`` queries and its other filter scans."""
+
+    def __init__(self, client):
+        self.client, self.counts, self.scans = client, 0, 0
+
+    def query(self, *args, **kwargs):
+        if kwargs.get("output_fields") == ["count(*)"]:
+            self.counts += 1
+        elif kwargs.get("filter", "").startswith("array_contains"):
+            self.scans += 1
+        return self.client.query(*args, **kwargs)
+
+
+def test_fallback_document_frequencies_need_few_counts(lite_client, dev_terms):
+    """The fallback's document frequencies (what its BM25 and the sentence IDF weights use):
+    exact for every term counted or read off a whole-collection sample, an estimate within 1/3 only
+    for a term common enough to be in SAMPLE_MIN_HITS sampled rows, and ``count(*)`` only for
+    terms in more than ``per_term`` passages that the sample does not settle."""
+    from milvus_lexical_parity import build
+
+    from embeddings.stores.milvus_lexical import SAMPLE_MIN_HITS, CandidateBM25
+
+    ids, docs, queries = dev_terms
+    build(lite_client, "dfs", ids, docs, "fallback", 1.2, 0.75)
+    truth = Counter(t for d in docs for t in set(d))
+    terms = list(dict.fromkeys(t for q in queries[:60] for t in q))
+    # a sample of ~1/3 of the rows: rare terms are counted by their id scan, common ones estimated
+    client = _CountingClient(lite_client)
+    cand = CandidateBM25(client, "dfs", k1=1.2, b=0.75, per_term=10, avgdl_sample=50)
+    got = cand.df(terms)
+    n, _ = cand.stats()
+    sampled_rows, hits = cand._sample
+    assert n == len(ids) and 0 < sampled_rows < n
+    estimated = [t for t in terms if hits.get(t, 0) >= SAMPLE_MIN_HITS and truth[t] > 10]
+    assert estimated, "the dev terms hold common syllables"
+    for t in terms:
+        if t in estimated:
+            assert abs(got[t] - truth[t]) <= truth[t] / 3, (t, got[t], truth[t])
+        else:
+            assert got[t] == truth[t], (t, got[t], truth[t])
+    assert client.counts == sum(1 for t in terms if truth[t] > 10 and t not in estimated) + 1  # + N
+    # a whole-collection sample settles every frequency exactly, with no count beyond N
+    client = _CountingClient(lite_client)
+    whole = CandidateBM25(client, "dfs", k1=1.2, b=0.75, per_term=10, avgdl_sample=len(ids))
+    assert whole.df(terms) == {t: truth[t] for t in terms} and client.counts == 1
+    # search reuses the ids found while counting: no second scan for a term
+    scans = client.scans
+    whole.search(queries[0], 10)
+    assert client.scans == scans
