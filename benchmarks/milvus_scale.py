@@ -25,12 +25,15 @@ inside the asking process (its RSS counts), the server runs apart (its RSS is re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -91,8 +94,41 @@ def _warm_text_models() -> None:
     word_tokenize("Ông Kerry gặp ông Putin ở Moskva")
 
 
+def _kind_of_call(method: str, kwargs: dict) -> str:
+    """A Milvus call's kind for ``--profile``: the method and the shape of its filter."""
+    flt = kwargs.get("filter") or ""
+    what = re.sub(r"\[[^\]]*\]", "[...]", re.sub(r'"(?:[^"\\]|\\.)*"', '"…"', flt))[:60] if flt else (
+        "by id" if kwargs.get("ids") is not None else "")
+    if kwargs.get("output_fields") == ["count(*)"]:
+        what += " count(*)"
+    return f"{method} {what}".strip()
+
+
+@contextlib.contextmanager
+def _profiled(calls: dict) -> Iterator[None]:
+    """Count and time every Milvus call (by :func:`_kind_of_call`) into ``calls``."""
+    from embeddings.stores.milvus_client import RetryingClient
+
+    orig = RetryingClient.call
+
+    def call(self: RetryingClient, method: str, *args: object, **kwargs: object) -> object:
+        t = time.perf_counter()
+        try:
+            return orig(self, method, *args, **kwargs)
+        finally:
+            c = calls.setdefault(_kind_of_call(method, kwargs), [0, 0.0])
+            c[0] += 1
+            c[1] += time.perf_counter() - t
+
+    RetryingClient.call = call
+    try:
+        yield
+    finally:
+        RetryingClient.call = orig
+
+
 def _ask(kind: str, work: str, uri: str | None, questions: list[str], threads: int,
-         answerer: str = "extractive") -> dict:
+         answerer: str = "extractive", profile: bool = False) -> dict:
     """Process 2 (a restarted app): the model, then the store, then questions."""
     import torch
 
@@ -118,15 +154,20 @@ def _ask(kind: str, work: str, uri: str | None, questions: list[str], threads: i
     t = time.perf_counter()
     pipe.ask(questions[0])
     out["first_ask_s"] = time.perf_counter() - t
-    for q in questions[1:3]:
+    warm = min(3, len(questions) - 1)  # 3 warm-ups (first ask included); fewer for a tiny set
+    for q in questions[1:warm]:
         pipe.ask(q)
     lat = []
     found = 0
-    for q in questions[3:]:
-        t = time.perf_counter()
-        a = pipe.ask(q)
-        lat.append(time.perf_counter() - t)
-        found += bool(a.found)
+    calls: dict = {}
+    with _profiled(calls) if profile else contextlib.nullcontext():
+        for q in questions[warm:]:
+            t = time.perf_counter()
+            a = pipe.ask(q)
+            lat.append(time.perf_counter() - t)
+            found += bool(a.found)
+    if profile:
+        out["milvus_calls"] = {k: {"calls": c, "s": t} for k, (c, t) in sorted(calls.items(), key=lambda x: -x[1][1])}
     out.update(ask_p50_ms=1000 * percentile(lat, 50), ask_p95_ms=1000 * percentile(lat, 95), asked=len(lat),
                found=found, rss_end_mb=rss_mb())
     out["growth_open_mb"] = out["rss_open_mb"] - out["rss_models_mb"]  # the store alone
@@ -154,13 +195,13 @@ def _server_rss_mb(pid: int) -> float:
 
 
 def run(sizes: list[int], n_queries: int, stores: list[str], data: Path, uri: str | None, threads: int,
-        answerer: str = "extractive") -> dict:
+        answerer: str = "extractive", profile: bool = False) -> dict:
     from evaluation.datasets import load_qa_set
 
     qa = load_qa_set(data)
     questions = [q.text("vi") for q in qa.questions if q.text("vi")][:n_queries + 3]
     server = None
-    results = {"machine": machine_info(), "questions": len(questions) - 3, "threads": threads,
+    results = {"machine": machine_info(), "questions": len(questions) - min(3, len(questions) - 1), "threads": threads,
                "answerer": answerer, "rows": []}
     if "milvus-server" in stores and uri is None:
         from tests.milvus_server import MilvusServer
@@ -179,11 +220,11 @@ def run(sizes: list[int], n_queries: int, stores: list[str], data: Path, uri: st
                     with ctx.Pool(1) as pool:
                         row.update(pool.apply(_build, (kind, str(work), uri)))
                     with ctx.Pool(1) as pool:
-                        row.update(pool.apply(_ask, (kind, str(work), uri, questions, threads, answerer)))
+                        row.update(pool.apply(_ask, (kind, str(work), uri, questions, threads, answerer, profile)))
                     if kind == "milvus-server" and server is not None:
                         row["server_rss_mb"] = _server_rss_mb(server.pid)
                     results["rows"].append(row)
-                    print("  " + json.dumps(row), flush=True)
+                    print("  " + json.dumps({k: v for k, v in row.items() if k != "milvus_calls"}), flush=True)
                 results.setdefault("data", {})[n] = {k: v for k, v in meta.items() if k != "model"}
             finally:
                 shutil.rmtree(work, ignore_errors=True)
@@ -206,6 +247,12 @@ def format_table(results: dict) -> str:
              "| " + " | ".join(c[0] for c in cols) + " |", "|" + "---|" * len(cols)]
     for row in results["rows"]:
         lines.append("| " + " | ".join(fmt.format(row[k]) if k in row else "" for _, k, fmt in cols) + " |")
+    for row in results["rows"]:
+        if row.get("milvus_calls"):
+            lines += ["", f"Milvus calls during the timed questions, {row['store']}, {row['n']:,} passages:", "",
+                      "| call | calls | s | ms each |", "|---|---:|---:|---:|"]
+            lines += [f"| `{k}` | {c['calls']} | {c['s']:.2f} | {1000 * c['s'] / c['calls']:.1f} |"
+                      for k, c in list(row["milvus_calls"].items())[:8]]
     return "\n".join(lines)
 
 
@@ -218,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the asking process (default 1)")
     ap.add_argument("--answerer", default="extractive", choices=("extractive", "reader"),
                     help="answerer of the timed asks (default extractive: memory columns are the store's)")
+    ap.add_argument("--profile", action="store_true",
+                    help="count and time the Milvus calls of the timed questions (table per Milvus row)")
     ap.add_argument("--out", type=Path, default=Path("bench-results/bench-milvus-scale.json"))
     add_dev_option(ap)
     args = ap.parse_args(argv)
@@ -225,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in stores:
         if s not in STORES:
             raise SystemExit(f"error: unknown store {s!r}")
-    results = run(args.n, args.queries, stores, args.data, args.uri, args.threads, args.answerer)
+    results = run(args.n, args.queries, stores, args.data, args.uri, args.threads, args.answerer, args.profile)
     return report(results, format_table(results), args.out)
 
 

@@ -114,3 +114,26 @@ def test_bench_answerers_reads_with_every_answerer_on_one_index(tmp_path, capsys
     for row in r["rows"].values():
         assert row["p95_ms"] >= row["p50_ms"] > row["answer_p50_ms"] > 0 and 0 < row["answered"] <= 1
     assert "| reader int8 |" in capsys.readouterr().out
+
+
+def test_bench_store_recall_and_the_milvus_profile_at_tiny_sizes(tiny_set, tmp_path, capsys):
+    """store_recall asks every question of the set through FAISS and Milvus Lite (the vectors
+    copied, not re-embedded): dense retrieval is exact on both, so its recall must agree to the
+    last digit; milvus_scale --profile reports the Milvus calls that the timed questions made."""
+    assert main(["store_recall", "--stores", "milvus-lite", "--methods", "dense,bm25", "--data", str(tiny_set),
+                 "--out", str(tmp_path / "recall.json")]) == 0
+    r = json.loads((tmp_path / "recall.json").read_text())
+    assert [(x["store"], x["method"]) for x in r["rows"]] == [
+        ("faiss", "dense")] * 2 + [("faiss", "bm25")] * 2 + [("milvus-lite", "dense")] * 2 + [("milvus-lite", "bm25")] * 2
+    lite = [x for x in r["rows"] if x["store"] == "milvus-lite"]
+    assert all(x["questions"] > 0 and "error" not in x for x in lite)
+    assert all(x["max_abs_diff"] == 0 for x in lite if x["method"] == "dense")
+    assert "| milvus-lite | bm25 |" in capsys.readouterr().out
+
+    assert main(["milvus_scale", "--n", "60", "--queries", "2", "--stores", "milvus-lite", "--profile",
+                 "--data", str(tiny_set), "--out", str(tmp_path / "scale.json")]) == 0
+    row = json.loads((tmp_path / "scale.json").read_text())["rows"][0]
+    assert row["asked"] >= 1 and row["rss_models_mb"] >= row["rss_model_mb"]  # the tiny set has 3 questions
+    calls = row["milvus_calls"]
+    assert any(k.startswith("search") for k in calls) and all(c["calls"] > 0 for c in calls.values())
+    assert "Milvus calls during the timed questions, milvus-lite" in capsys.readouterr().out
