@@ -124,18 +124,18 @@ def test_eval_harness_recall_agrees_within_001(encoder, tmp_path, dev_set):
         probe=encoder.probe_vector, dim=encoder.dim, chunking=base.index.manifest["chunking"])
     assert copy_store(base.index, store) == len(base.index)  # the FAISS store's vectors: no re-embedding
     milvus_base = Pipeline(base.config, encoder=encoder, index=store)
-    # Dense on the first 200 questions a language, hybrid on the first 10: Milvus Lite answers the
-    # lexical channel's term counts (text_match) by scanning every row, seconds a question
-    # (BENCHMARKS.md, "The Milvus path"), so the whole set would take hours on 2 cores.
-    for method, limit in (("dense", 200), ("hybrid", 10)):
-        faiss_rows = run_eval(base, qa, [method], answers=False, progress=False, limit=limit)["results"]
-        milvus_rows = run_eval(milvus_base, qa, [method], answers=False, progress=False, limit=limit)["results"]
+    # Every dev question, dense and hybrid: Milvus Lite's document frequencies come from its row
+    # sample (the whole collection below 2,000 passages), so hybrid costs ~0.2 s a question here
+    # (BENCHMARKS.md, "Dev-set recall through FAISS, the 2.3.5 server and Milvus Lite")
+    for method in ("dense", "hybrid"):
+        faiss_rows = run_eval(base, qa, [method], answers=False, progress=False)["results"]
+        milvus_rows = run_eval(milvus_base, qa, [method], answers=False, progress=False)["results"]
         assert len(faiss_rows) == len(milvus_rows) == 2
         for f, m in zip(faiss_rows, milvus_rows):
             assert (f["method"], f["language"]) == (m["method"], m["language"]) and "error" not in m
-            tolerance = max(0.01, 1 / limit)  # at most one question of the 10 may rank differently
+            assert f["n"] == m["n"] > 500
             for metric in ("recall@1", "recall@5", "recall@20", "mrr@10"):
-                assert abs(f[metric] - m[metric]) <= tolerance, (method, f["language"], metric, f[metric], m[metric])
+                assert abs(f[metric] - m[metric]) <= 0.01, (method, f["language"], metric, f[metric], m[metric])
 
 
 def test_bad_filters_are_refused_with_a_clear_message(bundled_pipeline):
