@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import resource
+from collections.abc import Sequence
 from pathlib import Path
 
 from evaluation.metrics import percentile as _percentile
@@ -53,6 +54,15 @@ def rss_mb() -> float:
 def ints(text: str) -> list[int]:
     """``"1000,10_000"`` -> ``[1000, 10000]`` (sizes on the command line)."""
     return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
+
+
+def store_names(text: str, known: Sequence[str]) -> list[str]:
+    """``--stores``' comma list, each checked against ``known`` (exit with an error otherwise)."""
+    stores = [s.strip() for s in text.split(",") if s.strip()]
+    for s in stores:
+        if s not in known:
+            raise SystemExit(f"error: unknown store {s!r}")
+    return stores
 
 
 def add_dev_option(parser: argparse.ArgumentParser) -> None:

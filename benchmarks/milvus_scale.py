@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_dev_option, ints, machine_info, machine_line, percentile, report, rss_mb
+from .common import add_dev_option, ints, machine_info, machine_line, percentile, report, rss_mb, store_names
 from .stores import _documents, prepare
 
 STORES = ("faiss", "milvus-lite", "milvus-server")
@@ -79,6 +79,12 @@ def _build(kind: str, work: str, uri: str | None) -> dict:
     if hasattr(store, "close"):
         store.close()
     return out
+
+
+def _warmups(n_questions: int) -> int:
+    """Questions asked untimed before the timed ones (the first ask included): 3, fewer for a
+    tiny set so that one is timed."""
+    return min(3, n_questions - 1)
 
 
 def _warm_text_models() -> None:
@@ -154,7 +160,7 @@ def _ask(kind: str, work: str, uri: str | None, questions: list[str], threads: i
     t = time.perf_counter()
     pipe.ask(questions[0])
     out["first_ask_s"] = time.perf_counter() - t
-    warm = min(3, len(questions) - 1)  # 3 warm-ups (first ask included); fewer for a tiny set
+    warm = _warmups(len(questions))
     for q in questions[1:warm]:
         pipe.ask(q)
     lat = []
@@ -201,7 +207,7 @@ def run(sizes: list[int], n_queries: int, stores: list[str], data: Path, uri: st
     qa = load_qa_set(data)
     questions = [q.text("vi") for q in qa.questions if q.text("vi")][:n_queries + 3]
     server = None
-    results = {"machine": machine_info(), "questions": len(questions) - min(3, len(questions) - 1), "threads": threads,
+    results = {"machine": machine_info(), "questions": len(questions) - _warmups(len(questions)), "threads": threads,
                "answerer": answerer, "rows": []}
     if "milvus-server" in stores and uri is None:
         from tests.milvus_server import MilvusServer
@@ -270,10 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench-results/bench-milvus-scale.json"))
     add_dev_option(ap)
     args = ap.parse_args(argv)
-    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
-    for s in stores:
-        if s not in STORES:
-            raise SystemExit(f"error: unknown store {s!r}")
+    stores = store_names(args.stores, STORES)
     results = run(args.n, args.queries, stores, args.data, args.uri, args.threads, args.answerer, args.profile)
     return report(results, format_table(results), args.out)
 

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .common import add_dev_option, machine_info, machine_line, report
+from .common import add_dev_option, machine_info, machine_line, report, store_names
 
 STORES = ("faiss", "milvus-server", "milvus-lite")
 METRICS = ("recall@1", "recall@5", "recall@20", "mrr@10")
@@ -101,10 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench-results/bench-store-recall.json"))
     add_dev_option(ap)
     args = ap.parse_args(argv)
-    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
-    for s in stores:
-        if s not in STORES:
-            raise SystemExit(f"error: unknown store {s!r}")
+    stores = store_names(args.stores, STORES)
     if stores and stores[0] != "faiss":
         stores = ["faiss"] + [s for s in stores if s != "faiss"]  # the reference, measured in the same run
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

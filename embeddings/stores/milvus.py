@@ -45,7 +45,7 @@ from corpus.document import Chunk, Document
 from .base import BM25_B, BM25_K1, IndexMismatchError, PassageFilter, StoredPassage, VectorStore
 from .milvus_client import RETRY_S, RetryingClient, connect, filter_expression, quote, release, scan
 from .milvus_features import detect
-from .milvus_lexical import READ_CONSISTENCY, CandidateBM25, bm25_text, df_expression, fallback_terms, parallel, search_bm25
+from .milvus_lexical import READ_CONSISTENCY, CandidateBM25, bm25_text, fallback_terms, search_bm25
 from .milvus_schema import FORMAT, PLACEHOLDER, SUFFIXES, create_collections
 from .milvus_views import LRU, DocumentList, DocumentView, PassageView, SentenceVectorView
 
@@ -594,20 +594,14 @@ class MilvusStore(VectorStore):
             else:
                 out[t] = hit[1]
         if todo:
-            if self.lexical_path == "fallback":
-                self._candidates.consistency_level = self._level
-                found = self._candidates.probe(todo)
-                counts = [found[t] for t in todo]
-            else:  # text_match counts scan every row on Milvus Lite: the row sample first
-                self._candidates.consistency_level = self._level
-                known = {t: self._candidates.sampled_df(t) for t in todo}
-                rest = [t for t, d in known.items() if d is None]
-                known.update(zip(rest, parallel(lambda t: self._count(self.collection, df_expression(self.lexical_path, t)),
-                                                rest)))
-                counts = [known[t] for t in todo]
-            for t, d in zip(todo, counts):
-                self._df_cache.put(t, (n, d))
-                out[t] = d
+            self._candidates.consistency_level = self._level
+            # the fallback's id scans also find the search's candidates; text_match counts scan
+            # every row on Milvus Lite: the row sample first on either path
+            found = (self._candidates.probe(todo) if self.lexical_path == "fallback"
+                     else self._candidates.settle(todo, self.lexical_path))
+            for t in todo:
+                self._df_cache.put(t, (n, found[t]))
+                out[t] = found[t]
         return out
 
     def document_frequencies(self, terms: Iterable[str]) -> tuple[int, dict[str, int]]:

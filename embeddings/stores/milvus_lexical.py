@@ -242,9 +242,17 @@ class CandidateBM25:
         scored.sort(key=lambda x: (-x[1], x[0]))
         return scored
 
+    def settle(self, terms: Sequence[str], path: str) -> dict[str, int]:
+        """Document frequencies of ``terms`` on lexical ``path``: from the row sample where it
+        settles them (:meth:`sampled_df`), else one ``count(*)`` each, in parallel."""
+        out = {t: self.sampled_df(t) for t in terms}
+        rest = [t for t, d in out.items() if d is None]
+        out.update(zip(rest, parallel(lambda t: self._count(df_expression(path, t)), rest)))
+        return out
+
     def _ids_holding(self, term: str, filter: str = "") -> list[int]:
         """Ids of up to ``per_term + 1`` rows whose terms hold ``term`` (and pass ``filter``)."""
-        expr = f"array_contains(terms, {_quote(term)})" + (f" and ({filter})" if filter else "")
+        expr = df_expression("fallback", term) + (f" and ({filter})" if filter else "")
         rows = self.client.query(self.collection, filter=expr, limit=self.per_term + 1, output_fields=["id"],
                                  consistency_level=self.consistency_level)
         return [int(r["id"]) for r in rows]
@@ -264,9 +272,7 @@ class CandidateBM25:
                 out[t] = d
         terms = [t for t in terms if t not in out]
         found = parallel(self._ids_holding, terms)
-        counts = {t: self.sampled_df(t) for t, ids in zip(terms, found) if len(ids) > self.per_term}
-        todo = [t for t, d in counts.items() if d is None]
-        counts.update(zip(todo, parallel(lambda t: self._count(f"array_contains(terms, {_quote(t)})"), todo)))
+        counts = self.settle([t for t, ids in zip(terms, found) if len(ids) > self.per_term], "fallback")
         for t, ids in zip(terms, found):
             self._postings[t] = (n, array("q", ids[:self.per_term]))
             self._postings.move_to_end(t)
