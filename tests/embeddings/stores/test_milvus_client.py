@@ -1,5 +1,6 @@
 """Which pymilvus errors the retrying client treats as a server restart (retried) and which as the
-caller's own mistake (raised at once). The messages are the real ones the 2.3.5 server returned."""
+caller's own mistake (raised at once). The messages follow the 2.3.5 server's: the restart one is
+the error CI met, abridged to the parts that matter (its node and session clauses)."""
 
 from __future__ import annotations
 
