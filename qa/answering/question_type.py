@@ -21,8 +21,13 @@ _TYPES: list[tuple[str, re.Pattern]] = [
     ("said", re.compile(r"\b(noi gi|phat bieu gi|tuyen bo gi|cho biet gi|noi the nao|noi nhung gi|"
                         r"what (did|does|do|has|have) [\w\s.'-]{1,60} (say|said|tell|told|state|claim)|"
                         r"what was said)\b")),
-    ("number", re.compile(r"\b(bao nhieu|bao lau|may (nguoi|lan|nam|ngay|thang|gio|tuoi|con)|"
-                          r"how (many|much|long|old|far|tall|high|large|big)|"
+    # "Cuộc hội đàm kéo dài bao lâu?", "How long did the talks last?": a number with a unit of time
+    # ("gần 10 tiếng đồng hồ"), not any number (the sentence that dates the talks "hôm 26-8")
+    ("duration", re.compile(r"\b(bao lau|(bao nhieu|may) (giay|phut|gio|tieng|ngay|dem|tuan|thang|nam|thap ky|"
+                            r"thap nien|the ky)(?! tuoi)|how long|how many (seconds|minutes|hours|days|nights|weeks|"
+                            r"months|years|decades|centuries))\b")),
+    ("number", re.compile(r"\b(bao nhieu|may (nguoi|lan|tuoi|con)|"
+                          r"how (many|much|old|far|tall|high|large|big)|"
                           r"what (percentage|percent|number|proportion)|ti le|phan tram)\b")),
     ("date", re.compile(r"\b(khi nao|bao gio|nam nao|ngay nao|thang nao|luc nao|thoi gian nao|thoi diem nao|"
                         r"the ky nao|thap ky nao|when|what (year|date|day|month|century|time)|which (year|century))\b")),
@@ -35,12 +40,16 @@ _NUMBER_WORDS = r"(mot|hai|ba|bon|nam|sau|bay|tam|chin|muoi|tram|nghin|ngan|trie
 _HAS_NUMBER = re.compile(r"\d|\b" + _NUMBER_WORDS + r"\b")
 _HAS_DATE = re.compile(r"\b(1\d{3}|20\d{2})\b|\d{1,2}\s*[/-]\s*\d{1,2}|\b(nam|thang|ngay|the ky|thap nien|hom)\s+\d"
                        r"|\bthe ky\s+[xvil]+\b")
+_TIME_UNITS = r"(giay|phut|gio|tieng|ngay|dem|tuan|thang|nam|thap ky|thap nien|the ky|seconds?|minutes?|hours?|" \
+              r"days?|nights?|weeks?|months?|years?|decades?|centur(?:y|ies))"
+#: "10 tiếng", "ba ngày", "hai năm rưỡi" (folded); not "nhiều năm" (no number)
+_HAS_DURATION = re.compile(r"(\d+|\b" + _NUMBER_WORDS + r")\s+(ruoi\s+)?" + _TIME_UNITS + r"\b")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\w-]+(?:\s+[A-ZĐÂĂÊÔƠƯ][\w-]+)*", re.U)
 _PLACE = re.compile(r"\b(ở|tại|in|at|từ|đến)\s+[A-ZĐ]", re.U)
 
 
 def answer_type(question: str) -> str | None:
-    """"said", "number", "date", "person", "place" or None."""
+    """"said", "duration", "number", "date", "person", "place" or None."""
     q = fold_diacritics(question)
     for name, pattern in _TYPES:
         if pattern.search(q):
@@ -55,6 +64,8 @@ def type_match(kind: str | None, sentence: str, question: str) -> float:
     folded = fold_diacritics(sentence)
     if kind == "number":
         return 1.0 if _HAS_NUMBER.search(folded) else 0.0
+    if kind == "duration":  # any other number (a date, a count) is a weaker sign
+        return 1.0 if _HAS_DURATION.search(folded) else (0.5 if _HAS_NUMBER.search(folded) else 0.0)
     if kind == "date":  # a date inside a quotation is what was said, not when it happened
         return 1.0 if _HAS_DATE.search(_QUOTED.sub(" ", folded)) else 0.0
     if kind == "said":
@@ -108,6 +119,14 @@ _DATE_SPAN = re.compile(
     r"|năm\s+\d{3,4}|thế kỷ\s+(?:[XVI]+|\d+)|thập niên\s+\d{2,4}"
     r"|\b1\d{3}\b|\b20\d{2}\b)", re.I | re.U)
 _NUMBER_SPAN = re.compile(r"\d[\d.,]*(?:\s*%|(?:\s+(?:triệu|tỷ|nghìn|ngàn|trăm))?(?:\s+[^\W\d]+){0,2})", re.U)
+#: "gần 10 tiếng đồng hồ", "hơn hai năm", "3 giờ rưỡi", "nearly 10 hours"
+_DURATION_SPAN = re.compile(
+    r"(?:(?:gần|hơn|khoảng|chừng|suốt|ít nhất|nearly|about|almost|more than|over)\s+)?"
+    r"(?:\d[\d.,]*|\b(?:một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|one|two|three|four|five|"
+    r"six|seven|eight|nine|ten)\b)(?:\s+(?:mươi|trăm|nghìn|ngàn))?\s+"
+    r"(?:giây|phút|giờ(?:\s+đồng\s+hồ)?|tiếng(?:\s+đồng\s+hồ)?|ngày(?:\s+đêm)?|đêm|tuần|tháng|năm|thập kỷ|thập niên|"
+    r"thế kỷ|seconds?|minutes?|hours?|days?|nights?|weeks?|months?|years?|decades?|centur(?:y|ies))\b(?:\s+rưỡi)?",
+    re.I | re.U)
 #: Words after a number that belong to the answer ("40 ngày", "3 giờ", "500 người Nga"):
 #: a span stops at the first word that is not lower-case or is a function word.
 _STOP = {"và", "của", "ở", "tại", "trong", "là", "được", "với", "cho", "đã", "sẽ", "khi", "từ", "đến", "năm",
@@ -160,6 +179,11 @@ def answer_span(kind: str | None, sentence: str, question: str) -> str | None:
                 return m.group(0).strip()
         return None
     if kind == "number":
+        return _number_span(sentence, fq)
+    if kind == "duration":
+        for m in _DURATION_SPAN.finditer(sentence):
+            if _new(m.group(0), fq):
+                return m.group(0).strip()
         return _number_span(sentence, fq)
     names = [(n, prep) for n, prep in _name_spans(sentence) if _new(n, fq)]
     if kind == "place":

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from evaluation.datasets import DEFAULT_UNANSWERABLE, load_unanswerable
-from qa.answering.question_type import answer_span, answer_type
+from qa.answering.question_type import answer_span, answer_type, type_match
 from qa.answering.relevance import calibrate
 
 
@@ -18,8 +18,10 @@ from qa.answering.relevance import calibrate
     ("Ai là người phát ngôn Bộ Quốc phòng Nga?", "person"),
     ("Who did Ash Carter talk to by phone?", "person"),
     ("Tình báo Mỹ ước tính có bao nhiêu người Nga chiến đấu cho IS?", "number"),
-    ("Cuộc họp kéo dài bao lâu?", "number"),
-    ("How long did the meeting last?", "number"),
+    ("Cuộc họp kéo dài bao lâu?", "duration"),
+    ("How long did the meeting last?", "duration"),
+    ("Lạt-ma đã viếng thăm Tuva trong bao nhiêu ngày?", "duration"),
+    ("Ông ấy bao nhiêu tuổi?", "number"),  # an age is a number, not a span of time
     ("Singapore độc lập vào năm nào?", "date"),
     ("In what year did Singapore become independent?", "date"),
     ("Ai Cập có gì?", None),  # "Ai Cập" is Egypt, not "who"
@@ -44,7 +46,7 @@ def test_answer_span_on_bundled_sentences(bundled_docs):
     s = _sentence(bundled_docs, "cuộc họp hôm 15/12 ở Moskva")
     assert answer_span("place", s, "Ông Kerry gặp ông Putin ở đâu?") == "Moskva"
     s = _sentence(bundled_docs, "Sau cuộc họp kéo dài 3 giờ")
-    assert answer_span("number", s, "Cuộc họp giữa Putin và Kerry ở Moscow kéo dài bao lâu?") == "3 giờ"
+    assert answer_span("duration", s, "Cuộc họp giữa Putin và Kerry ở Moscow kéo dài bao lâu?") == "3 giờ đồng hồ"
     s = _sentence(bundled_docs, "khoảng 500 người Nga")
     assert answer_span("number", s, "How many Russians are fighting for IS?") == "500 người"
     s = _sentence(bundled_docs, "người phát ngôn Bộ Quốc phòng Nga Igor Konashenkov")
@@ -55,6 +57,14 @@ def test_answer_span_on_bundled_sentences(bundled_docs):
     s = _sentence(bundled_docs, "hôm 26-8 đã có cuộc hội đàm")
     assert answer_span("date", s, "Kerry và Lavrov hội đàm ngày nào?") == "26-8"
     assert answer_span(None, s, "Vì sao?") is None
+    # "how long": the talks' length, with its qualifier, from the sentence that gives it; the
+    # sentence that dates the talks ("hôm 26-8", "kéo dài nhiều năm": no number of a unit) is
+    # only a weak match, and its lead falls back to a plain number
+    talks = "How long did the Geneva talks between Kerry and Lavrov last?"
+    length = _sentence(bundled_docs, "hội đàm kéo dài gần 10 tiếng")
+    assert answer_span("duration", length, talks) == "gần 10 tiếng đồng hồ"
+    assert type_match("duration", length, talks) == 1.0
+    assert type_match("duration", s, talks) == 0.5
     assert answer_span("date", "Không có ngày tháng ở đây.", "Khi nào?") is None
 
 
