@@ -3,8 +3,12 @@ k-fold reader (:class:`FoldRouter`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from qa.config import QAConfig
 
 from .datasets import DEV_FOLDS, dev_fold
 
@@ -62,7 +66,9 @@ EVAL_ANSWERERS: dict[str, dict] = {"extractive": {"answerer": "extractive"}, "re
 def eval_settings(label: str) -> dict:
     """The QAConfig overrides of a row label: a name of :data:`EVAL_ANSWERERS`, or
     ``NAME@FOLDER`` for a reader answerer with another model (``reader@runs/reader2/best`` beside
-    ``reader``: two readers in one run)."""
+    ``reader``: two readers in one run), each optionally followed by ``+FIELD=VALUE`` QAConfig
+    settings (``reader+reader_one_citation_margin_en=2``; VALUE read as JSON, else a string)."""
+    label, *extra = label.split("+")
     name, _, model = label.partition("@")
     if name not in EVAL_ANSWERERS:
         raise ValueError(f"unknown answerer {name!r} (one of {', '.join(EVAL_ANSWERERS)}, optionally @MODEL)")
@@ -73,6 +79,15 @@ def eval_settings(label: str) -> dict:
         if not Path(model).exists():
             raise ValueError(f"{label!r}: no reader folder {model}")
         settings["reader_model"] = model
+    fields = {f.name for f in dataclasses.fields(QAConfig)}
+    for item in extra:
+        key, eq, raw = item.partition("=")
+        if not eq or key not in fields:
+            raise ValueError(f"{item!r}: expected FIELD=VALUE with a QAConfig field")
+        try:
+            settings[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            settings[key] = raw
     return settings
 
 

@@ -69,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="comma-separated answerers compared on the same retrieval, a row each "
                          "(extractive, reader, reader-span: the reader citing its own span's sentence; "
                          "NAME@FOLDER: that reader answerer with another model; e.g. "
-                         "extractive,reader,reader@runs/reader2/best; default: the configured answerer)")
+                         "extractive,reader,reader@runs/reader2/best; +FIELD=VALUE adds a QAConfig setting to a row: "
+                         "reader+reader_one_citation_margin_en=0; default: the configured answerer)")
     ap.add_argument("--reader-folds", type=Path, default=None,
                     help="the k-fold reader: a folder with fold0 … fold4 (python -m training.dev_stage kfold); "
                          "each question is answered by the reader of its fold (evaluation.datasets.dev_fold)")

@@ -184,6 +184,12 @@ class QAConfig:
         reader_sentence_weight: weight of the extractive sentence score added to the span's
             margin when choosing among the reader's spans.
         reader_quantize: int8 dynamic quantization of the reader's linear layers (CPU).
+        reader_one_citation_margin_en: with ``reader_cites="extractive"``, an English answer
+            whose reader span beats this margin quotes only the sentence holding the span, not
+            the runner-up too (each quoted Vietnamese sentence is ~20 words); None quotes every
+            chosen sentence. 5.0 (about the top fifth of English margins on the MLQA-vi dev set):
+            median English answer 49 -> 45 words for containment 0.513 -> 0.507 (3 of 511
+            questions); 0.0 gives 40 words but 0.489 (BENCHMARKS.md, "One quoted sentence").
         max_upload_passages / max_upload_sentences: the most passages (2,000) and sentences
             (20,000) one upload may add (qa/ingest.py; the app's Documents tab and
             :class:`qa.background.BackgroundIndexer`; ``python -m qa index`` has no cap). Embedding
@@ -245,6 +251,7 @@ class QAConfig:
     reader_context_sentences: int = 1
     reader_sentence_weight: float = 0.0
     reader_quantize: bool = False
+    reader_one_citation_margin_en: float | None = 5.0
 
     # --- uploads: what one upload may cost (qa/ingest.py)
     max_upload_passages: int = 2000

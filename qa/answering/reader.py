@@ -194,7 +194,8 @@ class ReaderAnswerer(LocalModel, Answerer):
     def __init__(self, model: str, device: str | None = "cpu", min_margin: float | dict[str, float] = 0.0,
                  max_answer_tokens: int = 30, *, extractive: ExtractiveAnswerer | None = None, windows: int = 0,
                  context_sentences: int = 1, sentence_weight: float = 0.0, quantize: bool = False,
-                 aliases: AliasTable | None = None, cites: str = "extractive"):
+                 aliases: AliasTable | None = None, cites: str = "extractive",
+                 one_citation_margin_en: float | None = None):
         if not model:
             raise ValueError("the reader needs a question-answering model id or folder")
         if max_answer_tokens < 1:
@@ -215,6 +216,9 @@ class ReaderAnswerer(LocalModel, Answerer):
         #: "extractive": cite the extractive answerer's sentences, lead with the span in them;
         #: "span": cite the sentence of the best span anywhere (needs no extractive answerer)
         self.cites = cites
+        #: English answers quote only the sentence holding the lead when its margin beats this
+        #: (None: every chosen sentence is quoted); see QAConfig.reader_one_citation_margin_en
+        self.one_citation_margin_en = None if one_citation_margin_en is None else float(one_citation_margin_en)
         self.encoder = getattr(extractive, "encoder", None)
         self._quantized = False
 
@@ -229,7 +233,8 @@ class ReaderAnswerer(LocalModel, Answerer):
                    max_answer_tokens=config.reader_max_answer_tokens, extractive=extractive,
                    windows=config.reader_windows, context_sentences=config.reader_context_sentences,
                    sentence_weight=config.reader_sentence_weight, quantize=config.reader_quantize,
-                   aliases=aliases, cites=config.reader_cites)
+                   aliases=aliases, cites=config.reader_cites,
+                   one_citation_margin_en=config.reader_one_citation_margin_en)
 
     @property
     def own_format(self) -> bool:
@@ -333,17 +338,22 @@ class ReaderAnswerer(LocalModel, Answerer):
         out.sort(key=lambda c: -c[2].margin)
         return out
 
-    def lead_in(self, query: Query, chosen: list[ScoredSentence]) -> tuple[str, Span] | None:
+    def lead_in(self, query: Query, chosen: list[ScoredSentence]) -> tuple[str, Span, ScoredSentence] | None:
         """The reader's best span inside the ``chosen`` sentences (read with
-        ``context_sentences`` sentences either side) and its span, or None when none is found."""
+        ``context_sentences`` sentences either side): the lead, its span and the chosen sentence
+        that holds it; None when none is found."""
         windows = sentence_windows(chosen, len(chosen), self.context_sentences)
         focus = [[(s.start - w.start, s.end - w.start) for s in chosen
                   if s.passage.id == w.id and w.start <= s.start and s.end <= w.end] for w in windows]
-        best: tuple[str, Span] | None = None
+        best: tuple[str, Span, ScoredSentence] | None = None
         for w, a, b, span in self.spans(query.text, windows, focus, language=query.language):
             found = self._sentence(w, a, b, span)
-            if found is not None and (best is None or span.margin > best[1].margin):
-                best = (found[1], span)
+            if found is None or (best is not None and span.margin <= best[1].margin):
+                continue
+            holder = next((s for s in chosen if s.passage.doc_id == found[0].passage.doc_id
+                           and s.start <= found[0].start < s.end), None)
+            if holder is not None:
+                best = (found[1], span, holder)
         return best
 
     def run(self, query: Query, passages: list[Passage]) -> Answer:
@@ -373,6 +383,9 @@ class ReaderAnswerer(LocalModel, Answerer):
         if margin is not None and margin > self._threshold(query.language):
             lead = found[0]
             shown = english_lead(lead, self.aliases) if query.language == "en" else lead
+            if (query.language == "en" and self.one_citation_margin_en is not None
+                    and margin > self.one_citation_margin_en):
+                chosen = [found[2]]  # a confident span: quote only the sentence that holds it
         return compose(query.text, query.language, chosen, passages, answerer=self.name, lead=shown,
                        lead_source=lead, confidence=margin)
 
