@@ -35,6 +35,9 @@ Which sentences are cited (``cites``, ``QAConfig.reader_cites``):
   precision are the extractive answerer's, and the bold lead is the model's: on the dev set
   this keeps the extractive answerer's sentence choice (better than the reader's own, which
   a zero-shot model gets wrong more often) and the reader's span (BENCHMARKS.md, "The reader").
+  English answers are the exception: when the span's margin beats ``one_citation_margin_en``,
+  only the chosen sentence holding it is quoted (each quote is a ~20-word Vietnamese sentence;
+  BENCHMARKS.md, "Durations and one English quote").
 * ``"span"``: the sentence that contains the best span of all windows, as below.
 
 With ``"span"``, the answer is the span in bold, then the sentence that contains its start, cited [1]
