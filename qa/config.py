@@ -189,7 +189,7 @@ class QAConfig:
             the runner-up too (each quoted Vietnamese sentence is ~20 words); None quotes every
             chosen sentence. 5.0 (about the top fifth of English margins on the MLQA-vi dev set):
             median English answer 49 -> 45 words for containment 0.513 -> 0.507 (3 of 511
-            questions); 0.0 gives 40 words but 0.489 (BENCHMARKS.md, "One quoted sentence").
+            questions); 0.0 gives 40 words but 0.489 (BENCHMARKS.md, "Durations and one English quote").
         max_upload_passages / max_upload_sentences: the most passages (2,000) and sentences
             (20,000) one upload may add (qa/ingest.py; the app's Documents tab and
             :class:`qa.background.BackgroundIndexer`; ``python -m qa index`` has no cap). Embedding

@@ -107,15 +107,18 @@ def anchor_missing(case: Case, where: str, fuzzy: bool) -> bool:
     return any(not _exact(a, text) for a in names)
 
 
+#: question types whose answer is a number or a date: the "type" rules want one in the sentence
+_COUNTED = ("duration", "number", "date")
+
 RULES: dict[str, Callable[[Case], bool]] = {
     "gate only (shipped)": lambda c: False,
-    "type (number, date)": lambda c: c.typed in ("duration", "number", "date") and not c.has_span,
+    "type (number, date)": lambda c: c.typed in _COUNTED and not c.has_span,
     "type-all": lambda c: c.typed is not None and not c.has_span,
     "anchor top1": lambda c: anchor_missing(c, "top1", False),
     "anchor top5": lambda c: anchor_missing(c, "top5", False),
     "anchor top5 fuzzy": lambda c: anchor_missing(c, "top5", True),
     "anchor top5 fuzzy + type": lambda c: anchor_missing(c, "top5", True) or (
-        c.typed in ("duration", "number", "date") and not c.has_span),
+        c.typed in _COUNTED and not c.has_span),
 }
 
 

@@ -14,6 +14,9 @@ from corpus.normalize import fold_diacritics
 
 __all__ = ["answer_type", "type_match", "answer_span"]
 
+#: Units of time, folded (a duration is a number and one of them; "bao nhiêu ngày" asks for one)
+_VI_TIME_UNITS = r"(giay|phut|gio|tieng|ngay|dem|tuan|thang|nam|thap ky|thap nien|the ky)"
+
 # Patterns on folded (tone-less, lower-case) questions. Order matters: "năm nào" is a date
 # question before "nào" makes it anything else.
 _TYPES: list[tuple[str, re.Pattern]] = [
@@ -23,9 +26,8 @@ _TYPES: list[tuple[str, re.Pattern]] = [
                         r"what was said)\b")),
     # "Cuộc hội đàm kéo dài bao lâu?", "How long did the talks last?": a number with a unit of time
     # ("gần 10 tiếng đồng hồ"), not any number (the sentence that dates the talks "hôm 26-8")
-    ("duration", re.compile(r"\b(bao lau|(bao nhieu|may) (giay|phut|gio|tieng|ngay|dem|tuan|thang|nam|thap ky|"
-                            r"thap nien|the ky)(?! tuoi)|how long|how many (seconds|minutes|hours|days|nights|weeks|"
-                            r"months|years|decades|centuries))\b")),
+    ("duration", re.compile(r"\b(bao lau|(bao nhieu|may) " + _VI_TIME_UNITS + r"(?! tuoi)|how long|"
+                            r"how many (seconds|minutes|hours|days|nights|weeks|months|years|decades|centuries))\b")),
     ("number", re.compile(r"\b(bao nhieu|may (nguoi|lan|tuoi|con)|"
                           r"how (many|much|old|far|tall|high|large|big)|"
                           r"what (percentage|percent|number|proportion)|ti le|phan tram)\b")),
@@ -40,8 +42,8 @@ _NUMBER_WORDS = r"(mot|hai|ba|bon|nam|sau|bay|tam|chin|muoi|tram|nghin|ngan|trie
 _HAS_NUMBER = re.compile(r"\d|\b" + _NUMBER_WORDS + r"\b")
 _HAS_DATE = re.compile(r"\b(1\d{3}|20\d{2})\b|\d{1,2}\s*[/-]\s*\d{1,2}|\b(nam|thang|ngay|the ky|thap nien|hom)\s+\d"
                        r"|\bthe ky\s+[xvil]+\b")
-_TIME_UNITS = r"(giay|phut|gio|tieng|ngay|dem|tuan|thang|nam|thap ky|thap nien|the ky|seconds?|minutes?|hours?|" \
-              r"days?|nights?|weeks?|months?|years?|decades?|centur(?:y|ies))"
+_TIME_UNITS = r"(" + _VI_TIME_UNITS + r"|seconds?|minutes?|hours?|days?|nights?|weeks?|months?|years?|decades?|" \
+              r"centur(?:y|ies))"
 #: "10 tiếng", "ba ngày", "hai năm rưỡi" (folded); not "nhiều năm" (no number)
 _HAS_DURATION = re.compile(r"(\d+|\b" + _NUMBER_WORDS + r")\s+(ruoi\s+)?" + _TIME_UNITS + r"\b")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\w-]+(?:\s+[A-ZĐÂĂÊÔƠƯ][\w-]+)*", re.U)
