@@ -5,11 +5,13 @@ The index is the bundled passages repeated to ``--passages`` rows
 vectors plus a little noise, so a question retrieves copies of the passages it is about, the
 relevance gate lets it through and the reader really reads), and their BM25 terms. Every
 answerer runs on that one index in the same process, in turns, over the seed questions (warm:
-one ask first), so the ratios to the extractive answerer (today's default) hold even on a
-shared, noisy machine. Reader variants: citing the extractive answerer's sentences (the
-default ``reader_cites``: it reads their neighbourhoods only) or its own span's (``reader-span``:
-the ``reader_windows`` best sentences' neighbourhoods); fp32 weights as shipped and int8 dynamic
-quantization of the linear layers (``reader_quantize``).
+one ask first), so the ratios to the extractive answerer hold even on a shared, noisy machine.
+Reader variants: citing the extractive answerer's sentences (the default ``reader_cites``: it
+reads the ``reader_windows`` best sentences' neighbourhoods and re-ranks them by its margin;
+"not re-ranked", ``reader_fusion_weight=0``, reads only the chosen sentences' neighbourhoods) or
+its own span's (``reader-span``: the ``reader_windows`` best sentences' neighbourhoods); at the
+default ``reader_precision`` ("auto": bf16 autocast on a CPU with AVX512-BF16 / AMX), at fp32,
+and with int8 dynamic quantization of the linear layers (``reader_quantize``).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from .sources import synthetic_index
 #: (label, QAConfig overrides); the first is the peer the ratios are to
 VARIANTS = (
     ("extractive", {"answerer": "extractive"}),
-    ("reader fp32", {"answerer": "reader", "reader_quantize": False}),
+    ("reader (default: re-ranked, precision auto)", {"answerer": "reader"}),
+    ("reader fp32", {"answerer": "reader", "reader_precision": "fp32"}),
+    ("reader fp32, not re-ranked", {"answerer": "reader", "reader_precision": "fp32", "reader_fusion_weight": 0.0}),
     ("reader int8", {"answerer": "reader", "reader_quantize": True}),
-    ("reader-span fp32", {"answerer": "reader", "reader_cites": "span", "reader_quantize": False}),
+    ("reader-span (precision auto)", {"answerer": "reader", "reader_cites": "span"}),
     ("reader-span int8", {"answerer": "reader", "reader_cites": "span", "reader_quantize": True}),
 )
 

@@ -44,9 +44,9 @@ ANSWERERS: tuple[str, ...] = get_args(AnswererName)
 UNSUPPORTED_POLICIES: tuple[str, ...] = get_args(UnsupportedPolicy)
 READER_CITES: tuple[str, ...] = get_args(ReaderCites)
 #: The fields whose values are one of a list, and that list.
-CHOICES: dict[str, tuple[str, ...]] = {"encoder_precision": PRECISIONS, "retrieval": RETRIEVAL_METHODS,
-                                       "answerer": ANSWERERS, "generator_unsupported": UNSUPPORTED_POLICIES,
-                                       "reader_cites": READER_CITES}
+CHOICES: dict[str, tuple[str, ...]] = {"encoder_precision": PRECISIONS, "reader_precision": PRECISIONS,
+                                       "retrieval": RETRIEVAL_METHODS, "answerer": ANSWERERS,
+                                       "generator_unsupported": UNSUPPORTED_POLICIES, "reader_cites": READER_CITES}
 #: Environment variables that :meth:`QAConfig.from_env` reads: ``QA_`` + the field name in
 #: capitals (``QA_GENERATOR_URL``, ``QA_READER_MODEL``, ``QA_RETRIEVAL`` ...).
 ENV_PREFIX = "QA_"
@@ -183,13 +183,28 @@ class QAConfig:
             ``reader_context_sentences`` sentences either side; 0 reads whole passages.
         reader_sentence_weight: weight of the extractive sentence score added to the span's
             margin when choosing among the reader's spans.
-        reader_quantize: int8 dynamic quantization of the reader's linear layers (CPU).
+        reader_quantize: int8 dynamic quantization of the reader's linear layers (CPU). Faster
+            but it reads worse (dev lead F1 0.425 -> 0.307 vi with the re-ranking; BENCHMARKS.md,
+            "The reader re-ranks the sentences"), so it is off.
+        reader_precision: "auto" (default), "fp32" or "bf16", as ``encoder_precision``: "auto"
+            runs the reader's forward pass under bfloat16 autocast where the device does bf16
+            natively (CPUs with AVX512-BF16 / AMX, recent GPUs), else fp32. Answer stage on the
+            bundled articles 266 -> 166 ms at bf16 on 2 cores, dev figures within noise
+            (BENCHMARKS.md, same section).
         reader_one_citation_margin_en: with ``reader_cites="extractive"``, an English answer
             whose reader span beats this margin quotes only the sentence holding the span, not
             the runner-up too (each quoted Vietnamese sentence is ~20 words); None quotes every
             chosen sentence. 5.0 (about the top fifth of English margins on the MLQA-vi dev set):
             median English answer 49 -> 45 words for containment 0.513 -> 0.507 (3 of 511
             questions); 0.0 gives 40 words but 0.489 (BENCHMARKS.md, "Durations and one English quote").
+        reader_fusion_weight / reader_fusion_clip: with ``reader_cites="extractive"``, each of
+            the ``reader_windows`` best sentences (extractive score) is read, and they are
+            re-ranked by ``extractive score + weight * clip(span margin, ±clip)`` before the
+            best one (and its same-passage runner-up) is chosen; weight 0 keeps the extractive
+            order (and reads only the chosen sentences). 0.1 and 5.0 were chosen on held-out
+            halves of the MLQA-vi dev folds (python -m evaluation.studies.sentence_fusion; both
+            halves picked them for Vietnamese): the best sentence holds the answer 0.632 ->
+            0.675 vi, 0.476 -> 0.519 en (BENCHMARKS.md, "The reader re-ranks the sentences").
         max_upload_passages / max_upload_sentences: the most passages (2,000) and sentences
             (20,000) one upload may add (qa/ingest.py; the app's Documents tab and
             :class:`qa.background.BackgroundIndexer`; ``python -m qa index`` has no cap). Embedding
@@ -252,6 +267,9 @@ class QAConfig:
     reader_sentence_weight: float = 0.0
     reader_quantize: bool = False
     reader_one_citation_margin_en: float | None = 5.0
+    reader_fusion_weight: float = 0.1
+    reader_fusion_clip: float = 5.0
+    reader_precision: Precision = "auto"
 
     # --- uploads: what one upload may cost (qa/ingest.py)
     max_upload_passages: int = 2000
@@ -262,6 +280,8 @@ class QAConfig:
     def __post_init__(self) -> None:
         for name, choices in CHOICES.items():
             _one_of(name, getattr(self, name), choices)
+        if self.reader_fusion_weight < 0 or self.reader_fusion_clip <= 0:
+            raise ValueError("reader_fusion_weight must be >= 0 and reader_fusion_clip > 0")
         if self.reader_max_answer_tokens < 1:
             raise ValueError("reader_max_answer_tokens must be at least 1")
         if self.top_k < 1 or self.candidates < self.top_k:

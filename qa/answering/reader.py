@@ -27,14 +27,17 @@ with the best ``margin + sentence_weight * (extractive score of its sentence)``.
 
 Which sentences are cited (``cites``, ``QAConfig.reader_cites``):
 
-* ``"extractive"`` (the default): the extractive answerer chooses the sentences (its best one,
-  and the runner-up of the same passage) and the reader reads only their neighbourhoods, its
-  span restricted to the chosen sentences (``focus`` of :meth:`ReaderAnswerer.spans`). The
-  span leads when its margin beats ``min_margin``; otherwise the rule-based lead of the
-  extractive answerer does. The relevance gate alone refuses. So containment and citation
-  precision are the extractive answerer's, and the bold lead is the model's: on the dev set
-  this keeps the extractive answerer's sentence choice (better than the reader's own, which
-  a zero-shot model gets wrong more often) and the reader's span (BENCHMARKS.md, "The reader").
+* ``"extractive"`` (the default): the extractive answerer's sentence scores choose, with the
+  reader's help. The ``windows`` best sentences are read (each sentence's best span from the
+  logits of its neighbourhood: :meth:`ReaderAnswerer.read_sentences`) and re-ranked by
+  ``extractive score + fusion_weight * clip(margin, ±fusion_clip)`` (:meth:`ReaderAnswerer.fuse`);
+  the extractive answerer's rule then takes the best one and the runner-up of the same passage.
+  The best span inside the chosen sentences leads when its margin beats ``min_margin``;
+  otherwise the rule-based lead of the extractive answerer does. The relevance gate alone
+  refuses. Neither signal alone chooses as well: the extractive order beats the reader's own
+  (``"span"``, below), and the fused order beats both (BENCHMARKS.md, "The reader re-ranks the
+  sentences"). ``fusion_weight=0`` keeps the extractive order and reads only the chosen
+  sentences' neighbourhoods (``focus`` of :meth:`ReaderAnswerer.spans`).
   English answers are the exception: when the span's margin beats ``one_citation_margin_en``,
   only the chosen sentence holding it is quoted (each quote is a ~20-word Vietnamese sentence;
   BENCHMARKS.md, "Durations and one English quote").
@@ -52,6 +55,7 @@ refusal needs, and reads passages one call at a time; the method is twenty lines
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +70,7 @@ from .base import Answerer
 from .english_lead import english_lead
 from .extractive import ExtractiveAnswerer, ScoredSentence, compose
 from .local_model import LocalModel
+from .question_type import answer_span, answer_type
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -170,6 +175,11 @@ def sentence_windows(scored: list[ScoredSentence], windows: int, context_sentenc
     return out
 
 
+def _within(offsets: list, ranges: list[tuple[int, int]]) -> np.ndarray:
+    """Mask of the tokens (character ``offsets``) that lie inside one of ``ranges``."""
+    return np.array([any(lo <= a and b <= hi for lo, hi in ranges) for a, b in offsets])
+
+
 def _word_embeddings(encoder: object | None) -> torch.Tensor | None:
     """The word-embedding matrix of a sentence-transformers encoder on a BERT (the e5 embedder),
     for the reader to share; None when the encoder has no such module. The reader checks its
@@ -198,7 +208,8 @@ class ReaderAnswerer(LocalModel, Answerer):
                  max_answer_tokens: int = 30, *, extractive: ExtractiveAnswerer | None = None, windows: int = 0,
                  context_sentences: int = 1, sentence_weight: float = 0.0, quantize: bool = False,
                  aliases: AliasTable | None = None, cites: str = "extractive",
-                 one_citation_margin_en: float | None = None):
+                 one_citation_margin_en: float | None = None, fusion_weight: float = 0.0,
+                 fusion_clip: float = 5.0, precision: str = "fp32"):
         if not model:
             raise ValueError("the reader needs a question-answering model id or folder")
         if max_answer_tokens < 1:
@@ -222,6 +233,18 @@ class ReaderAnswerer(LocalModel, Answerer):
         #: English answers quote only the sentence holding the lead when its margin beats this
         #: (None: every chosen sentence is quoted); see QAConfig.reader_one_citation_margin_en
         self.one_citation_margin_en = None if one_citation_margin_en is None else float(one_citation_margin_en)
+        if fusion_weight < 0 or fusion_clip <= 0:
+            raise ValueError("fusion_weight must be >= 0 and fusion_clip > 0")
+        #: with cites="extractive": the ``windows`` best sentences are each read and re-ranked by
+        #: ``extractive score + fusion_weight * clip(margin, ±fusion_clip)`` (0: not re-ranked)
+        self.fusion_weight = float(fusion_weight)
+        self.fusion_clip = float(fusion_clip)
+        from embeddings.encoder import PRECISIONS
+
+        if precision not in PRECISIONS:
+            raise ValueError(f"reader precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        #: "fp32", "bf16" (autocast of the forward pass) or "auto" (bf16 where the device runs it natively)
+        self.precision = precision
         self.encoder = getattr(extractive, "encoder", None)
         self._quantized = False
 
@@ -237,7 +260,9 @@ class ReaderAnswerer(LocalModel, Answerer):
                    windows=config.reader_windows, context_sentences=config.reader_context_sentences,
                    sentence_weight=config.reader_sentence_weight, quantize=config.reader_quantize,
                    aliases=aliases, cites=config.reader_cites,
-                   one_citation_margin_en=config.reader_one_citation_margin_en)
+                   one_citation_margin_en=config.reader_one_citation_margin_en,
+                   fusion_weight=config.reader_fusion_weight, fusion_clip=config.reader_fusion_clip,
+                   precision=config.reader_precision)
 
     @property
     def own_format(self) -> bool:
@@ -278,11 +303,9 @@ class ReaderAnswerer(LocalModel, Answerer):
         if not getattr(tokenizer, "is_fast", False):
             raise RuntimeError(f"reader model {self.model_id!r} needs a fast tokenizer (character offsets)")
 
-    def spans(self, question: str, passages: list[Passage], focus: list[list[tuple[int, int]]] | None = None,
-              language: str | None = None) -> list[tuple[Passage, int, int, Span]]:
-        """The best span of every window of every passage: (passage, char start, char end, span),
-        characters in the passage's text. ``focus``: per passage, the character ranges of its
-        text the span must lie in (the rest is read as context only). ``language``: the question's, if known."""
+    def _read(self, question: str, passages: list[Passage], language: str | None = None) -> list[tuple]:
+        """One batched forward pass over ``passages`` with ``question``: per tokenized window,
+        (passage index, character offsets, start logits, end logits, passage-token mask, null index)."""
         import torch
 
         tok, model = self._load()
@@ -303,25 +326,63 @@ class ReaderAnswerer(LocalModel, Answerer):
         owner = enc.pop("overflow_to_sample_mapping").tolist()
         inputs = {k: v.to(self.device) for k, v in enc.items()
                   if k in ("input_ids", "attention_mask", "token_type_ids")}
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast():
             out = model(**inputs)
         starts = out.start_logits.float().cpu().numpy()
         ends = out.end_logits.float().cpu().numpy()
-        found = []
+        pieces = []
         for w in range(len(owner)):
             context = np.array([sid == 1 for sid in enc.sequence_ids(w)])
-            if focus is not None:
-                ranges = focus[owner[w]]
-                context &= np.array([any(lo <= a and b <= hi for lo, hi in ranges) for a, b in offsets[w]])
             ids = enc["input_ids"][w].tolist()  # the null answer is the [CLS] / <s> token, wherever padding put it
             cls_index = ids.index(tok.cls_token_id) if tok.cls_token_id in ids else 0
-            span = best_span(starts[w], ends[w], context, self.max_answer_tokens, cls_index)
-            if span is None:
-                continue
-            p = passages[owner[w]]
-            a, b = offsets[w][span.start][0], offsets[w][span.end][1]
-            found.append((p, a, b, span))
+            pieces.append((owner[w], offsets[w], starts[w], ends[w], context, cls_index))
+        return pieces
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast when the resolved precision is bf16 (and not int8-quantized), else nothing."""
+        import torch
+
+        from embeddings.encoder import resolve_precision
+
+        if self._quantized or resolve_precision(self.precision, str(self.device)) != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=torch.device(str(self.device)).type, dtype=torch.bfloat16)
+
+    def spans(self, question: str, passages: list[Passage], focus: list[list[tuple[int, int]]] | None = None,
+              language: str | None = None) -> list[tuple[Passage, int, int, Span]]:
+        """The best span of every window of every passage: (passage, char start, char end, span),
+        characters in the passage's text. ``focus``: per passage, the character ranges of its
+        text the span must lie in (the rest is read as context only). ``language``: the question's, if known."""
+        found = []
+        for i, offsets, starts, ends, context, cls_index in self._read(question, passages, language):
+            if focus is not None:
+                context = context & _within(offsets, focus[i])
+            span = best_span(starts, ends, context, self.max_answer_tokens, cls_index)
+            if span is not None:
+                found.append((passages[i], offsets[span.start][0], offsets[span.end][1], span))
         return found
+
+    def read_sentences(self, query: Query, sentences: list[ScoredSentence]) -> list[tuple[str, Span] | None]:
+        """The reader's best span inside each of ``sentences``: (the lead, its span), or None where
+        none is found. The sentences are read in their neighbourhoods (``context_sentences`` either
+        side, windows of one passage merged, one batch), each sentence's span from its window's logits."""
+        windows = sentence_windows(sentences, len(sentences), self.context_sentences)
+        home = [next((k for k, w in enumerate(windows) if w.id == s.passage.id and w.start <= s.start
+                      and s.end <= w.end), None) for s in sentences]
+        out: list[tuple[str, Span] | None] = [None] * len(sentences)
+        for k, offsets, starts, ends, context, cls_index in self._read(query.text, windows, query.language):
+            w = windows[k]
+            for i, s in enumerate(sentences):
+                if home[i] != k:
+                    continue
+                mask = context & _within(offsets, [(s.start - w.start, s.end - w.start)])
+                span = best_span(starts, ends, mask, self.max_answer_tokens, cls_index)
+                if span is None or (out[i] is not None and span.margin <= out[i][1].margin):
+                    continue
+                found = self._sentence(w, offsets[span.start][0], offsets[span.end][1], span)
+                if found is not None:
+                    out[i] = (found[1], span)
+        return out
 
     def candidates(self, query: Query, passages: list[Passage]) -> list[tuple[ScoredSentence, str, Span, float]]:
         """Every window's best span as (its sentence, the lead, the span, the sentence's
@@ -359,6 +420,20 @@ class ReaderAnswerer(LocalModel, Answerer):
                 best = (found[1], span, holder)
         return best
 
+    def fuse(self, query: Query, scored: list[ScoredSentence]) -> tuple[list[ScoredSentence], dict]:
+        """``scored`` with its ``windows`` best sentences re-ranked by the fused score
+        ``score + fusion_weight * clip(margin, ±fusion_clip)`` (a sentence without a span counts
+        ``-fusion_clip``), and each read sentence's (lead, span) by its key (doc id, start)."""
+        top = scored[:max(self.windows, 1)]
+        reads = self.read_sentences(query, top)
+        fused = []
+        for s, r in zip(top, reads):
+            m = float(np.clip(r[1].margin, -self.fusion_clip, self.fusion_clip)) if r else -self.fusion_clip
+            fused.append(replace(s, score=s.score + self.fusion_weight * m, parts={**s.parts, "reader": m}))
+        fused.sort(key=lambda x: -x.score)
+        spans = {(s.passage.doc_id, s.start): r for s, r in zip(top, reads) if r is not None}
+        return fused + scored[len(top):], spans
+
     def run(self, query: Query, passages: list[Passage]) -> Answer:
         """Answer ``query`` from ``passages`` (already retrieved and judged relevant)."""
         if self.cites == "extractive" and self.extractive is not None:
@@ -377,10 +452,20 @@ class ReaderAnswerer(LocalModel, Answerer):
     def _run_cited(self, query: Query, passages: list[Passage]) -> Answer:
         """``cites="extractive"``: the extractive answerer's sentences, the reader's span in
         them as the lead when its margin beats ``min_margin`` (else the rule-based lead)."""
-        chosen, lead = self.extractive.choose(query, passages)
-        if not chosen:
-            return compose(query.text, query.language, [], passages, answerer=self.name)
-        found = self.lead_in(query, chosen)
+        if self.fusion_weight > 0:
+            scored, spans = self.fuse(query, self.extractive.score_sentences(query, passages))
+            chosen = self.extractive.select(scored)
+            if not chosen:
+                return compose(query.text, query.language, [], passages, answerer=self.name)
+            lead = answer_span(answer_type(query.text), chosen[0].text, query.text)
+            read = [(spans[(s.passage.doc_id, s.start)], s) for s in chosen if (s.passage.doc_id, s.start) in spans]
+            best = max(read, key=lambda r: r[0][1].margin, default=None)
+            found = (best[0][0], best[0][1], best[1]) if best else None
+        else:
+            chosen, lead = self.extractive.choose(query, passages)
+            if not chosen:
+                return compose(query.text, query.language, [], passages, answerer=self.name)
+            found = self.lead_in(query, chosen)
         margin = found[1].margin if found else None
         shown = lead
         if margin is not None and margin > self._threshold(query.language):

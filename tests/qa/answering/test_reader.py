@@ -182,7 +182,8 @@ def test_cited_reader_cites_the_extractive_sentences_and_leads_with_a_span_in_th
         tiny_reader_dir, bundled_pipeline, question, language):
     extractive = Pipeline(bundled_pipeline.config.with_(answerer="extractive"), encoder=bundled_pipeline.encoder,
                           index=bundled_pipeline.index).ask(question)
-    answer = _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=ALWAYS).ask(question)
+    answer = _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=ALWAYS,
+                              reader_fusion_weight=0.0).ask(question)
     assert answer.answerer == "reader" and answer.found and extractive.found
     assert [(c.doc_id, c.start, c.end) for c in answer.citations] == \
         [(c.doc_id, c.start, c.end) for c in extractive.citations]  # the extractive answerer's sentences
@@ -197,10 +198,37 @@ def test_cited_reader_cites_the_extractive_sentences_and_leads_with_a_span_in_th
 def test_cited_reader_under_its_margin_is_the_extractive_answer(tiny_reader_dir, bundled_pipeline):
     extractive = Pipeline(bundled_pipeline.config.with_(answerer="extractive"), encoder=bundled_pipeline.encoder,
                           index=bundled_pipeline.index)
-    pipe = _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=NEVER)
+    pipe = _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=NEVER, reader_fusion_weight=0.0)
     for question, _ in QUESTIONS:
         a, e = pipe.ask(question), extractive.ask(question)
         assert a.found and a.text == e.text and a.lead == e.lead and a.answerer == "reader"
+
+
+@pytest.mark.parametrize("question,language", QUESTIONS)
+def test_fusion_reranks_the_best_sentences_by_the_readers_margin(tiny_reader_dir, bundled_pipeline, question,
+                                                                  language):
+    """reader_fusion_weight: the reader_windows best sentences are each read and re-ranked; a
+    weight that dwarfs the extractive score makes the best-read sentence the cited one."""
+    pipe = _reader_pipeline(bundled_pipeline, tiny_reader_dir, reader_min_margin=ALWAYS, reader_fusion_weight=1e6,
+                            reader_fusion_clip=1e9, reader_windows=4)
+    reader = pipe.answerer
+    q = pipe.query(question)
+    passages = pipe.retrieve(q)
+    scored = reader.extractive.score_sentences(q, passages)
+    reads = reader.read_sentences(q, scored[:4])
+    assert len(reads) == 4 and all(r is not None for r in reads)
+    for s, (lead, span) in zip(scored[:4], reads):
+        assert lead in s.text  # each span lies in its own sentence
+    best = max(range(4), key=lambda i: reads[i][1].margin)
+    fused, spans = reader.fuse(q, scored)
+    assert (fused[0].start, fused[0].passage.doc_id) == (scored[best].start, scored[best].passage.doc_id)
+    assert sorted((s.start, s.passage.doc_id) for s in fused[:4]) == \
+        sorted((s.start, s.passage.doc_id) for s in scored[:4])  # the same four, re-ordered
+    assert fused[4:] == scored[4:]  # the rest is not read
+    answer = pipe.ask(question)
+    first = next(c for c in answer.citations if (c.doc_id, c.start) == (fused[0].passage.doc_id, fused[0].start))
+    assert answer.lead_source in first.sentence  # the lead is the best-read sentence's span
+    assert set((c.doc_id, c.start) for c in answer.citations) <= {(s.passage.doc_id, s.start) for s in fused[:4]}
 
 
 def test_focus_keeps_spans_inside_the_chosen_sentence(tiny_reader_dir, bundled_pipeline):
@@ -213,6 +241,26 @@ def test_focus_keeps_spans_inside_the_chosen_sentence(tiny_reader_dir, bundled_p
     assert spans
     for _, a, b, _ in spans:
         assert s - p.start <= a < b <= e - p.start, (a, b, s - p.start, e - p.start)
+
+
+def test_reader_precision_is_validated_and_bf16_reads_the_same_windows(tiny_reader_dir, bundled_pipeline):
+    import contextlib
+
+    import torch
+
+    with pytest.raises(ValueError, match="reader_precision must be auto, fp32 or bf16"):
+        QAConfig(reader_precision="int4")
+    with pytest.raises(ValueError, match="reader precision"):
+        ReaderAnswerer(str(tiny_reader_dir), precision="fp16")
+    question = QUESTIONS[0][0]
+    passages = bundled_pipeline.retrieve(question)
+    fp32, bf16 = (ReaderAnswerer(str(tiny_reader_dir), precision=p) for p in ("fp32", "bf16"))
+    assert isinstance(fp32._autocast(), contextlib.nullcontext)
+    assert isinstance(bf16._autocast(), torch.autocast)
+    a, b = fp32.spans(question, passages), bf16.spans(question, passages)
+    assert [p.id for p, *_ in a] == [p.id for p, *_ in b]  # one best span per window either way
+    for (_, _, _, x), (_, _, _, y) in zip(a, b):
+        assert abs(x.null - y.null) <= 0.05 + 0.02 * abs(x.null)  # bf16 rounding, not another model
 
 
 def test_missing_model_is_a_clear_error(tmp_path, bundled_pipeline):
@@ -233,6 +281,10 @@ def test_reader_config_is_validated():
     assert cfg.reader_model is None and ReaderAnswerer.from_config(cfg).model_id == str(BUNDLED_READER)
     with pytest.raises(ValueError, match="reader_max_answer_tokens"):
         QAConfig(answerer="reader", reader_model="x", reader_max_answer_tokens=0)
+    with pytest.raises(ValueError, match="reader_fusion_weight"):
+        QAConfig(reader_fusion_weight=-0.1)
+    with pytest.raises(ValueError, match="reader_fusion_clip"):
+        QAConfig(reader_fusion_clip=0)
     with pytest.raises(ValueError, match="extractive, generative or reader"):
         QAConfig(answerer="span")
     cfg = QAConfig(answerer="reader", reader_model="deepset/xlm-roberta-base-squad2")
