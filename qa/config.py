@@ -157,10 +157,11 @@ class QAConfig:
             or a transformers question-answering model id (in the local cache) or folder,
             SQuAD 2.0-style with a no-answer score, e.g. "deepset/xlm-roberta-base-squad2".
         reader_cites: which sentences the reader's answer cites. "extractive": the
-            sentences the extractive answerer chooses, with the reader's best span inside them
-            as the bold lead (the rule-based lead when no span there beats the margin), so
-            containment and citation precision are the extractive answerer's and the lead is
-            the model's; it reads only the chosen sentences' neighbourhoods. "span": the
+            sentences the extractive answerer's rule chooses, after the reader re-ranked its
+            ``reader_windows`` best ones (``reader_fusion_weight``), with the reader's best span
+            inside them as the bold lead (the rule-based lead when no span there beats the
+            margin); with ``reader_fusion_weight=0`` the extractive answerer's own choice,
+            reading only the chosen sentences' neighbourhoods. "span": the
             sentence holding the best span of the ``reader_windows`` windows (the reader picks
             the sentence too). Measured side by side in BENCHMARKS.md ("The reader").
         reader_device: torch device of the reader ("cpu"; "cuda", "mps").
