@@ -204,11 +204,11 @@ def read_examples(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, ex
                   batch_tokens: int = 8192) -> list[dict]:
     """For each example: the best span over its windows (``text``), its margin over the
     no-answer score (``margin``; higher = more sure there is an answer). The product reads
-    the same way (:func:`qa.answering.reader.best_span`)."""
+    the same way (:func:`qa.answering.spans.best_span`)."""
     import numpy as np
     import torch
 
-    from qa.answering.reader import best_span
+    from qa.answering.spans import best_span
 
     feats = featurize(tokenizer, examples, max_len=max_len, stride=stride, keep_offsets=True)
     order = sorted(range(len(feats)), key=lambda i: len(feats[i].input_ids))

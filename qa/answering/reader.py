@@ -20,7 +20,7 @@ How an answer is found (the standard start/end-logits method of SQuAD 2.0 reader
 is paired with the question (question first) and cut into pieces of at most
 :data:`MAX_SEQ_TOKENS` tokens overlapping by :data:`DOC_STRIDE`; in each, a span (i, j) of
 context tokens, ``i <= j < i + max_answer_tokens``, scores ``start[i] + end[j]``, and the
-no-answer score is ``start[cls] + end[cls]`` (:func:`best_span`). A span's **margin** is its
+no-answer score is ``start[cls] + end[cls]`` (:func:`~qa.answering.spans.best_span`). A span's **margin** is its
 score minus its window's no-answer score. The answerer refuses (``found=False``, the usual
 "not found" sentence) when no margin exceeds ``min_margin``; otherwise the answer is the span
 with the best ``margin + sentence_weight * (extractive score of its sentence)``.
@@ -56,7 +56,7 @@ refusal needs, and reads passages one call at a time; the method is twenty lines
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,14 +71,14 @@ from .english_lead import english_lead
 from .extractive import ExtractiveAnswerer, ScoredSentence, compose
 from .local_model import LocalModel
 from .question_type import answer_span, answer_type
+from .spans import Span, _widen, _within, best_span, sentence_windows
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from ..retrieval.aliases import AliasTable
 
-__all__ = ["DOC_STRIDE", "MAX_QUESTION_TOKENS", "MAX_SEQ_TOKENS", "ReaderAnswerer", "Span", "best_span",
-           "sentence_windows"]
+__all__ = ["DOC_STRIDE", "MAX_QUESTION_TOKENS", "MAX_SEQ_TOKENS", "ReaderAnswerer"]
 
 #: Window length in tokens (question + passage + special tokens): 384 is the length SQuAD
 #: readers are trained and evaluated with (HF ``run_qa.py``); a pipeline passage (200 E5
@@ -91,93 +91,6 @@ DOC_STRIDE = 128
 #: would leave no room for the passage). BERT's SQuAD script used 64; 128 keeps follow-up
 #: queries that carry words of the conversation whole and leaves 250 tokens of passage a window.
 MAX_QUESTION_TOKENS = 128
-
-
-@dataclass(frozen=True)
-class Span:
-    """The best answer span of one window: token indices (inclusive), its score and the null score."""
-
-    start: int
-    end: int
-    score: float
-    null: float
-
-    @property
-    def margin(self) -> float:
-        return self.score - self.null
-
-
-def best_span(start_logits: np.ndarray, end_logits: np.ndarray, context: np.ndarray, max_answer_tokens: int,
-              cls_index: int = 0) -> Span | None:
-    """The best span ``start[i] + end[j]`` with ``i <= j < i + max_answer_tokens`` and both i and
-    j passage tokens (``context`` is a boolean mask), against the null score
-    ``start[cls_index] + end[cls_index]``. None when the window has no passage token."""
-    s = np.asarray(start_logits, dtype=np.float64)
-    e = np.asarray(end_logits, dtype=np.float64)
-    ctx = np.asarray(context, dtype=bool)
-    if not ctx.any() or max_answer_tokens < 1:
-        return None
-    n = len(s)
-    i = np.arange(n)[:, None]
-    j = np.arange(n)[None, :]
-    valid = (j >= i) & (j < i + max_answer_tokens) & ctx[:, None] & ctx[None, :]
-    scores = np.where(valid, s[:, None] + e[None, :], -np.inf)
-    bi, bj = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    return Span(int(bi), int(bj), float(scores[bi, bj]), float(s[cls_index] + e[cls_index]))
-
-
-def _widen(text: str, a: int, b: int) -> tuple[int, int]:
-    """Widen the character span [a, b) of ``text`` to whole words and strip its spaces."""
-    if not 0 <= a < b <= len(text):
-        return a, a
-    while a > 0 and text[a - 1].isalnum() and text[a].isalnum():
-        a -= 1
-    while b < len(text) and text[b].isalnum() and text[b - 1].isalnum():
-        b += 1
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
-    return a, b
-
-
-def sentence_windows(scored: list[ScoredSentence], windows: int, context_sentences: int) -> list[Passage]:
-    """Windows around the ``windows`` best of ``scored`` sentences: each best sentence with
-    ``context_sentences`` sentences on either side in its passage, overlapping windows of one
-    passage merged, best first. A window is a :class:`Passage` (a slice of its passage, with its
-    sentences and document offsets, the passage's id)."""
-    spans: dict[int, list[tuple[int, int]]] = {}  # passage id -> [(first, last) sentence index]
-    passages: dict[int, Passage] = {}
-    order: list[int] = []
-    for s in scored[:windows]:
-        p = s.passage
-        idx = next((k for k, (a, b) in enumerate(p.sentences) if (a, b) == (s.start, s.end)), None)
-        if idx is None:
-            continue
-        lo, hi = max(0, idx - context_sentences), min(len(p.sentences) - 1, idx + context_sentences)
-        passages[p.id] = p
-        if p.id not in spans:
-            order.append(p.id)
-        spans.setdefault(p.id, []).append((lo, hi))
-    out = []
-    for pid in order:
-        p = passages[pid]
-        merged: list[list[int]] = []
-        for lo, hi in sorted(spans[pid]):
-            if merged and lo <= merged[-1][1] + 1:
-                merged[-1][1] = max(merged[-1][1], hi)
-            else:
-                merged.append([lo, hi])
-        for lo, hi in merged:
-            sents = p.sentences[lo:hi + 1]
-            a, b = sents[0][0] - p.start, sents[-1][1] - p.start
-            out.append(replace(p, text=p.text[a:b], start=p.start + a, end=p.start + b, sentences=list(sents)))
-    return out
-
-
-def _within(offsets: list, ranges: list[tuple[int, int]]) -> np.ndarray:
-    """Mask of the tokens (character ``offsets``) that lie inside one of ``ranges``."""
-    return np.array([any(lo <= a and b <= hi for lo, hi in ranges) for a, b in offsets])
 
 
 def _word_embeddings(encoder: object | None) -> torch.Tensor | None:

@@ -15,11 +15,10 @@ import json
 import re
 import shutil
 
-import numpy as np
 import pytest
 
 from qa import Pipeline, QAConfig
-from qa.answering.reader import MAX_SEQ_TOKENS, ReaderAnswerer, best_span
+from qa.answering.reader import MAX_SEQ_TOKENS, ReaderAnswerer
 from qa.answering.relevance import NOT_FOUND
 from qa.types import Passage
 
@@ -80,30 +79,6 @@ def _reader_pipeline(base, model_dir, **changes) -> Pipeline:
 
 
 # ------------------------------------------------------------------ span selection on crafted logits
-
-def test_best_span_stays_in_the_passage_and_respects_the_length():
-    # [CLS] q q [SEP] c c c c c [SEP]: the question's tokens have the highest logits, never chosen
-    context = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 0], dtype=bool)
-    start = np.array([0, 9, 9, 0, 1, 0, 5, 0, 0, 9], dtype=float)
-    end = np.array([0, 9, 9, 0, 4, 0, 0, 0, 6, 9], dtype=float)
-    span = best_span(start, end, context, max_answer_tokens=30)
-    assert (span.start, span.end, span.score) == (6, 8, 11.0)  # end before start (8, 4) is never valid
-    assert span.null == 0.0 and span.margin == 11.0
-    short = best_span(start, end, context, max_answer_tokens=2)  # 6..8 is three tokens long
-    assert short.end - short.start + 1 <= 2 and context[short.start] and context[short.end]
-    assert (short.start, short.end, short.score) == (7, 8, 6.0)
-    one = best_span(start, end, context, max_answer_tokens=1)
-    assert one.start == one.end
-
-
-def test_best_span_null_score_wins_when_it_should():
-    context = np.array([0, 0, 0, 1, 1, 1, 0], dtype=bool)
-    start = np.array([6, 0, 0, 1, 2, 0, 0], dtype=float)
-    end = np.array([5, 0, 0, 0, 2, 1, 0], dtype=float)
-    span = best_span(start, end, context, max_answer_tokens=30)
-    assert span.score == 4.0 and span.null == 11.0 and span.margin < 0
-    assert best_span(start, end, np.zeros(7, dtype=bool), 30) is None  # no passage token at all
-
 
 # ------------------------------------------------------------------ the tiny model end to end
 
@@ -352,7 +327,7 @@ def test_app_offers_the_reader_from_the_environment(tiny_reader_dir, bundled_pip
 
 
 def test_span_is_widened_to_words_and_cut_at_its_sentence():
-    from qa.answering.reader import Span, _widen
+    from qa.answering.spans import Span, _widen
 
     text = "Ông Kerry gặp ông Putin ở Moskva. Hai bên hội đàm 3 giờ."
     assert _widen(text, 6, 8) == (4, 9) and text[4:9] == "Kerry"  # a token inside a word
