@@ -145,8 +145,13 @@ class ExtractiveAnswerer(Answerer):
         """The sentences to cite (:meth:`select`) and the rule-based short answer in the first
         (:func:`~qa.answering.question_type.answer_span`; None when there is none)."""
         chosen = self.select(self.score_sentences(query, passages))
-        lead = answer_span(answer_type(query.text), chosen[0].text, query.text) if chosen else None
-        return chosen, lead
+        return chosen, self.rule_lead(query, chosen)
+
+    @staticmethod
+    def rule_lead(query: Query, chosen: list[ScoredSentence]) -> str | None:
+        """The rule-based short answer in the first of ``chosen``
+        (:func:`~qa.answering.question_type.answer_span`; None when there is none)."""
+        return answer_span(answer_type(query.text), chosen[0].text, query.text) if chosen else None
 
     def run(self, query: Query, passages: list[Passage]) -> Answer:
         """Answer ``query`` from ``passages`` (already retrieved and judged relevant)."""

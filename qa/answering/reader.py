@@ -70,7 +70,6 @@ from .base import Answerer
 from .english_lead import english_lead
 from .extractive import ExtractiveAnswerer, ScoredSentence, compose
 from .local_model import LocalModel
-from .question_type import answer_span, answer_type
 from .spans import Span, _widen, _within, best_span, sentence_windows
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -366,19 +365,17 @@ class ReaderAnswerer(LocalModel, Answerer):
         """``cites="extractive"``: the extractive answerer's sentences, the reader's span in
         them as the lead when its margin beats ``min_margin`` (else the rule-based lead)."""
         if self.fusion_weight > 0:
-            scored, spans = self.fuse(query, self.extractive.score_sentences(query, passages))
+            scored, reads = self.fuse(query, self.extractive.score_sentences(query, passages))
             chosen = self.extractive.select(scored)
-            if not chosen:
-                return compose(query.text, query.language, [], passages, answerer=self.name)
-            lead = answer_span(answer_type(query.text), chosen[0].text, query.text)
-            read = [(spans[(s.passage.doc_id, s.start)], s) for s in chosen if (s.passage.doc_id, s.start) in spans]
-            best = max(read, key=lambda r: r[0][1].margin, default=None)
-            found = (best[0][0], best[0][1], best[1]) if best else None
+            lead = self.extractive.rule_lead(query, chosen)
+            # the best-margin span among the chosen sentences, read once by fuse()
+            found = max(((*reads[(s.passage.doc_id, s.start)], s) for s in chosen
+                         if (s.passage.doc_id, s.start) in reads), key=lambda f: f[1].margin, default=None)
         else:
             chosen, lead = self.extractive.choose(query, passages)
-            if not chosen:
-                return compose(query.text, query.language, [], passages, answerer=self.name)
-            found = self.lead_in(query, chosen)
+            found = self.lead_in(query, chosen) if chosen else None
+        if not chosen:
+            return compose(query.text, query.language, [], passages, answerer=self.name)
         margin = found[1].margin if found else None
         shown = lead
         if margin is not None and margin > self._threshold(query.language):
